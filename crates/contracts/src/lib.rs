@@ -1,0 +1,13 @@
+//! The contracts between modules: one port (an async trait) per module, the types that cross it,
+//! and the payloads of the events each module publishes.
+//!
+//! A module depends on this crate, never on another module. Each port has an in-process
+//! implementation (the module itself) and, in distributed mode, a remote one; callers hold an
+//! `Arc<dyn Port>` and cannot tell which.
+
+pub mod cart;
+pub mod catalog;
+pub mod identity;
+pub mod inventory;
+
+pub use comptoir_kernel as kernel;

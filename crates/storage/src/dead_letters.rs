@@ -1,0 +1,87 @@
+//! Events a consumer gave up on after its last retry, kept in the consumer's module database so
+//! that staff can list them and replay them once the cause is fixed.
+
+use comptoir_kernel::{Error, EventEnvelope, Page, PageRequest, new_id, time};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use uuid::Uuid;
+
+use crate::{Db, db_error, uuid_from_db};
+
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub id: Uuid,
+    pub consumer: String,
+    pub event: EventEnvelope,
+    pub error: String,
+    pub attempts: i64,
+    pub failed_at: time::Timestamp,
+}
+
+pub async fn insert(db: &Db, consumer: &str, event: &EventEnvelope, error: &str, attempts: i64) -> Result<Uuid, Error> {
+    let id = new_id();
+    let envelope = serde_json::to_string(event).map_err(|e| Error::internal(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO dead_letters (id, consumer, event_id, event_type, envelope, error, attempts, failed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id.to_string())
+    .bind(consumer)
+    .bind(event.id.to_string())
+    .bind(&event.event_type)
+    .bind(envelope)
+    .bind(error)
+    .bind(attempts)
+    .bind(time::to_db(&time::now()))
+    .execute(db.write_pool())
+    .await
+    .map_err(db_error)?;
+    Ok(id)
+}
+
+pub async fn list(db: &Db, page: PageRequest) -> Result<Page<DeadLetter>, Error> {
+    let rows = sqlx::query("SELECT * FROM dead_letters ORDER BY failed_at DESC, id LIMIT $1 OFFSET $2")
+        .bind(page.limit())
+        .bind(page.offset())
+        .fetch_all(db.reader())
+        .await
+        .map_err(db_error)?;
+    let total: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters").fetch_one(db.reader()).await.map_err(db_error)?;
+    let items = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    Ok(Page::new(items, page, total as u64))
+}
+
+pub async fn get(db: &Db, id: Uuid) -> Result<Option<DeadLetter>, Error> {
+    let row = sqlx::query("SELECT * FROM dead_letters WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(db.reader())
+        .await
+        .map_err(db_error)?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn count(db: &Db) -> Result<i64, Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters").fetch_one(db.reader()).await.map_err(db_error)
+}
+
+pub async fn delete(db: &Db, id: Uuid) -> Result<bool, Error> {
+    let done = sqlx::query("DELETE FROM dead_letters WHERE id = $1")
+        .bind(id.to_string())
+        .execute(db.write_pool())
+        .await
+        .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+fn from_row(row: &AnyRow) -> Result<DeadLetter, Error> {
+    let get = |col: &str| row.try_get::<String, _>(col).map_err(db_error);
+    Ok(DeadLetter {
+        id: uuid_from_db(&get("id")?)?,
+        consumer: get("consumer")?,
+        event: serde_json::from_str(&get("envelope")?).map_err(|e| Error::internal(e.to_string()))?,
+        error: get("error")?,
+        attempts: row.try_get("attempts").map_err(db_error)?,
+        failed_at: time::from_db(&get("failed_at")?)?,
+    })
+}

@@ -1,0 +1,55 @@
+//! Reading the outbox for the relay: pending events in creation order, marked once published.
+
+use comptoir_kernel::{Error, EventEnvelope, time};
+use sqlx::Row;
+
+use crate::{Db, db_error};
+
+/// Up to `limit` events not yet published, oldest first.
+pub async fn pending(db: &Db, limit: i64) -> Result<Vec<EventEnvelope>, Error> {
+    let rows = sqlx::query("SELECT envelope FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1")
+        .bind(limit)
+        .fetch_all(db.reader())
+        .await
+        .map_err(db_error)?;
+    rows.iter()
+        .map(|row| {
+            let text: String = row.try_get("envelope").map_err(db_error)?;
+            serde_json::from_str(&text).map_err(|e| Error::internal(format!("outbox row is not an envelope: {e}")))
+        })
+        .collect()
+}
+
+pub async fn mark_published(db: &Db, event: &EventEnvelope) -> Result<(), Error> {
+    sqlx::query("UPDATE outbox SET published_at = $1 WHERE id = $2")
+        .bind(time::to_db(&time::now()))
+        .bind(event.id.to_string())
+        .execute(db.write_pool())
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Events written but not yet published, and the creation time of the oldest.
+pub async fn backlog(db: &Db) -> Result<(i64, Option<String>), Error> {
+    let row = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE published_at IS NULL")
+        .fetch_one(db.reader())
+        .await
+        .map_err(db_error)?;
+    Ok((row.try_get("n").map_err(db_error)?, row.try_get("oldest").map_err(db_error)?))
+}
+
+/// Deletes published events older than `keep`, so the outbox does not grow forever.
+pub async fn prune(db: &Db, keep: std::time::Duration) -> Result<u64, Error> {
+    let cutoff = time::now() - chrono_duration(keep);
+    let done = sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
+        .bind(time::to_db(&cutoff))
+        .execute(db.write_pool())
+        .await
+        .map_err(db_error)?;
+    Ok(done.rows_affected())
+}
+
+fn chrono_duration(d: std::time::Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
+}
