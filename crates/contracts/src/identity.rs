@@ -359,6 +359,13 @@ pub trait IdentityPort: Send + Sync {
     async fn revoke_api_key(&self, ctx: &RequestContext, id: Uuid) -> Result<ApiKey>;
 }
 
+/// The one thing other modules ask identity about sellers: whether one exists. Catalog checks it
+/// before a product is given to a seller.
+#[async_trait]
+pub trait SellerDirectory: Send + Sync {
+    async fn seller_exists(&self, ctx: &RequestContext, id: Uuid) -> Result<bool>;
+}
+
 /// Event types and payloads published by identity (source `identity`).
 pub mod events {
     use super::*;

@@ -1,0 +1,73 @@
+//! Moves events from a module's outbox to the bus after commit. Woken by the unit of work that
+//! wrote them; polls as a fallback (events written by another process, or a bus that was down).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use comptoir_kernel::Result;
+use comptoir_storage::{Db, outbox};
+
+use crate::EventBus;
+
+const BATCH: i64 = 100;
+/// Published events are kept this long for inspection, then pruned.
+const KEEP_PUBLISHED: Duration = Duration::from_secs(24 * 3600);
+
+pub struct OutboxRelay {
+    db: Db,
+    bus: Arc<dyn EventBus>,
+    poll_every: Duration,
+}
+
+impl OutboxRelay {
+    pub fn new(db: Db, bus: Arc<dyn EventBus>) -> Self {
+        OutboxRelay { db, bus, poll_every: Duration::from_secs(1) }
+    }
+
+    pub fn poll_every(mut self, every: Duration) -> Self {
+        self.poll_every = every;
+        self
+    }
+
+    /// Publishes every pending event, oldest first, until the outbox is empty. An event is marked
+    /// published only after the bus accepted it, so a failure leaves it for the next round
+    /// (delivery is at least once; consumers are idempotent).
+    pub async fn relay_pending(&self) -> Result<usize> {
+        let mut relayed = 0;
+        loop {
+            let batch = outbox::pending(&self.db, BATCH).await?;
+            if batch.is_empty() {
+                return Ok(relayed);
+            }
+            for event in &batch {
+                self.bus.publish(event).await?;
+                outbox::mark_published(&self.db, event).await?;
+                relayed += 1;
+            }
+        }
+    }
+
+    /// Runs until the task is dropped or aborted.
+    pub async fn run(self) {
+        let signal = self.db.outbox_signal();
+        let mut last_prune = Instant::now();
+        loop {
+            if let Err(e) = self.relay_pending().await {
+                tracing::warn!(module = self.db.module(), error = %e, "outbox relay failed; will retry");
+            }
+            if let Ok((backlog, _)) = outbox::backlog(&self.db).await {
+                metrics::gauge!("comptoir_outbox_backlog", "module" => self.db.module()).set(backlog as f64);
+            }
+            if last_prune.elapsed() > Duration::from_secs(3600) {
+                last_prune = Instant::now();
+                if let Err(e) = outbox::prune(&self.db, KEEP_PUBLISHED).await {
+                    tracing::warn!(module = self.db.module(), error = %e, "outbox prune failed");
+                }
+            }
+            tokio::select! {
+                _ = signal.notified() => {}
+                _ = tokio::time::sleep(self.poll_every) => {}
+            }
+        }
+    }
+}
