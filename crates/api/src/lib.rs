@@ -1,1 +1,112 @@
-//! placeholder
+//! The public REST API of Comptoir, under `/api/v1`.
+//!
+//! Handlers are thin: they read the request, check the caller's permission and call a module's
+//! port. They never touch a module's storage. Cross-cutting concerns live in layers: correlation
+//! ids, request metrics, idempotency keys, body limits, timeouts and panics turned into problems.
+//! The OpenAPI document is generated from the handlers' annotations and served at `/openapi.json`.
+
+pub mod context;
+pub mod extract;
+pub mod idempotency;
+pub mod observability;
+pub mod problem;
+mod routes;
+pub mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::response::IntoResponse;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use idempotency::{IdempotencyStore, MIGRATIONS as IDEMPOTENCY_MIGRATIONS};
+pub use state::{ApiSettings, ApiState, DbProbe, Probe};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Comptoir API", description = "The commerce backbone: identity, catalog, inventory and cart."),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Registration, login, tokens"),
+        (name = "account", description = "The logged-in customer's profile and addresses"),
+        (name = "catalog", description = "Public catalog: published products, categories, collections"),
+        (name = "cart", description = "Anonymous and customer carts"),
+        (name = "admin: customers", description = "Staff: customers, staff accounts, sellers, API keys"),
+        (name = "admin: catalog", description = "Staff: products, variants, prices, categories, collections"),
+        (name = "admin: inventory", description = "Staff: locations, stock, movements, reservations"),
+        (name = "admin: operations", description = "Staff: dead-lettered events"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components
+            .add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))));
+    }
+}
+
+fn api_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .merge(routes::auth::routes())
+        .merge(routes::account::routes())
+        .merge(routes::catalog::routes())
+        .merge(routes::carts::routes())
+        .merge(routes::admin_identity::routes())
+        .merge(routes::admin_catalog::routes())
+        .merge(routes::admin_inventory::routes())
+        .merge(routes::admin_operations::routes())
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, doc) = full_router().split_for_parts();
+    doc
+}
+
+fn full_router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api_routes())
+        .routes(routes!(observability::healthz))
+        .routes(routes!(observability::readyz))
+        .routes(routes!(observability::metrics_endpoint))
+}
+
+/// The whole HTTP application.
+pub fn router(state: ApiState) -> Router {
+    observability::prometheus();
+    let (router, doc) = full_router().split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    let settings = state.settings.clone();
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { axum::Json(doc.as_ref().clone()).into_response() }),
+        )
+        .fallback(problem::not_found_fallback)
+        .method_not_allowed_fallback(problem::method_not_allowed_fallback)
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(middleware::from_fn(observability::track_requests))
+        .layer(DefaultBodyLimit::max(settings.body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            problem::ApiError(comptoir_kernel::Error::internal("a handler panicked")).into_response()
+        }))
+        .layer(middleware::from_fn(context::correlation))
+        .with_state(state)
+}

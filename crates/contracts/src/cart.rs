@@ -88,11 +88,24 @@ pub trait CartPort: Send + Sync {
     async fn customer_cart(&self, ctx: &RequestContext, customer_id: Uuid) -> Result<Option<Cart>>;
     /// Adds units (or more units of a SKU already there); 409 if stock cannot cover the new quantity.
     async fn add_line(&self, ctx: &RequestContext, id: Uuid, access: &CartAccess, input: AddLine) -> Result<Cart>;
-    async fn set_quantity(&self, ctx: &RequestContext, id: Uuid, access: &CartAccess, sku: &str, input: SetQuantity) -> Result<Cart>;
+    async fn set_quantity(
+        &self,
+        ctx: &RequestContext,
+        id: Uuid,
+        access: &CartAccess,
+        sku: &str,
+        input: SetQuantity,
+    ) -> Result<Cart>;
     async fn remove_line(&self, ctx: &RequestContext, id: Uuid, access: &CartAccess, sku: &str) -> Result<Cart>;
     /// Moves an anonymous cart's lines into the customer's active cart (created if needed);
     /// quantities of the same SKU add up, capped by available stock.
-    async fn merge(&self, ctx: &RequestContext, anonymous_cart_id: Uuid, token: &str, customer_id: Uuid) -> Result<Cart>;
+    async fn merge(
+        &self,
+        ctx: &RequestContext,
+        anonymous_cart_id: Uuid,
+        token: &str,
+        customer_id: Uuid,
+    ) -> Result<Cart>;
 }
 
 /// Event types and payloads published by cart (source `cart`).

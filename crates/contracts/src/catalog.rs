@@ -215,7 +215,13 @@ pub trait CatalogPort: Send + Sync {
     async fn unpublish(&self, ctx: &RequestContext, id: Uuid) -> Result<Product>;
     /// By id or slug.
     async fn get_product(&self, ctx: &RequestContext, id_or_slug: &str, visibility: Visibility) -> Result<Product>;
-    async fn list_products(&self, ctx: &RequestContext, filter: ProductFilter, visibility: Visibility, page: PageRequest) -> Result<Page<Product>>;
+    async fn list_products(
+        &self,
+        ctx: &RequestContext,
+        filter: ProductFilter,
+        visibility: Visibility,
+        page: PageRequest,
+    ) -> Result<Page<Product>>;
 
     async fn create_category(&self, ctx: &RequestContext, input: NewCategory) -> Result<Category>;
     async fn category_tree(&self, ctx: &RequestContext) -> Result<Vec<CategoryNode>>;

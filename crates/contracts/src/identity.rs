@@ -339,12 +339,24 @@ pub trait IdentityPort: Send + Sync {
     async fn authenticate_api_key(&self, key: &str) -> Result<Principal>;
 
     async fn get_customer(&self, ctx: &RequestContext, id: Uuid) -> Result<Customer>;
-    async fn list_customers(&self, ctx: &RequestContext, filter: CustomerFilter, page: PageRequest) -> Result<Page<Customer>>;
+    async fn list_customers(
+        &self,
+        ctx: &RequestContext,
+        filter: CustomerFilter,
+        page: PageRequest,
+    ) -> Result<Page<Customer>>;
     async fn set_customer_tier(&self, ctx: &RequestContext, id: Uuid, tier: CustomerTier) -> Result<Customer>;
 
-    async fn list_addresses(&self, ctx: &RequestContext, customer_id: Uuid, page: PageRequest) -> Result<Page<Address>>;
+    async fn list_addresses(&self, ctx: &RequestContext, customer_id: Uuid, page: PageRequest)
+    -> Result<Page<Address>>;
     async fn add_address(&self, ctx: &RequestContext, customer_id: Uuid, input: AddressInput) -> Result<Address>;
-    async fn update_address(&self, ctx: &RequestContext, customer_id: Uuid, address_id: Uuid, input: AddressInput) -> Result<Address>;
+    async fn update_address(
+        &self,
+        ctx: &RequestContext,
+        customer_id: Uuid,
+        address_id: Uuid,
+        input: AddressInput,
+    ) -> Result<Address>;
     async fn delete_address(&self, ctx: &RequestContext, customer_id: Uuid, address_id: Uuid) -> Result<()>;
 
     async fn create_staff(&self, ctx: &RequestContext, input: NewStaff) -> Result<Staff>;
@@ -393,5 +405,53 @@ pub mod events {
         pub user_id: Uuid,
         /// `customer` or `staff`.
         pub user_kind: String,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct StaffCreated {
+        pub staff_id: Uuid,
+        pub email: String,
+        pub name: String,
+        pub roles: Vec<Role>,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct CustomerTierChanged {
+        pub customer_id: Uuid,
+        pub previous_tier: CustomerTier,
+        pub tier: CustomerTier,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum AddressChange {
+        Added,
+        Updated,
+        Deleted,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct AddressChanged {
+        pub customer_id: Uuid,
+        pub address_id: Uuid,
+        pub kind: AddressKind,
+        pub change: AddressChange,
+        pub is_default: bool,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct SellerCreated {
+        pub seller_id: Uuid,
+        pub name: String,
+        pub email: Option<String>,
+    }
+
+    /// For `auth.apikey.created` and `auth.apikey.revoked`. Never carries the secret.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct ApiKeyEvent {
+        pub key_id: Uuid,
+        pub name: String,
+        pub prefix: String,
+        pub scopes: Vec<Permission>,
     }
 }

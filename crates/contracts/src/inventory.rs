@@ -162,8 +162,18 @@ pub trait InventoryPort: Send + Sync {
     async fn stock(&self, ctx: &RequestContext, sku: &str) -> Result<SkuStock>;
     /// Units available to sell per SKU, across locations; unknown SKUs have 0.
     async fn available(&self, ctx: &RequestContext, skus: &[String]) -> Result<Vec<(String, i64)>>;
-    async fn movements(&self, ctx: &RequestContext, filter: MovementFilter, page: PageRequest) -> Result<Page<Movement>>;
-    async fn set_low_stock_threshold(&self, ctx: &RequestContext, sku: &str, threshold: Option<i64>) -> Result<SkuStock>;
+    async fn movements(
+        &self,
+        ctx: &RequestContext,
+        filter: MovementFilter,
+        page: PageRequest,
+    ) -> Result<Page<Movement>>;
+    async fn set_low_stock_threshold(
+        &self,
+        ctx: &RequestContext,
+        sku: &str,
+        threshold: Option<i64>,
+    ) -> Result<SkuStock>;
 
     /// Reserves every line or nothing; 409 `insufficient-stock` naming the line otherwise.
     async fn reserve(&self, ctx: &RequestContext, input: ReserveStock) -> Result<Reservation>;

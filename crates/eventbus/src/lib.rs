@@ -9,6 +9,7 @@
 //! Providers implement [`EventBus`]; [`MemoryBus`] is the in-process default.
 
 mod consumer;
+mod dead_letter_office;
 mod memory;
 pub mod pattern;
 mod relay;
@@ -20,6 +21,7 @@ use comptoir_kernel::{EventEnvelope, Result};
 use comptoir_storage::Db;
 
 pub use consumer::RetryPolicy;
+pub use dead_letter_office::{DeadLetterOffice, Filed};
 pub use memory::MemoryBus;
 pub use relay::OutboxRelay;
 

@@ -129,9 +129,11 @@ impl EventBus for MemoryBus {
         let letter = dead_letters::get(&consumer.db, dead_letter_id)
             .await?
             .ok_or_else(|| Error::not_found("dead letter", dead_letter_id))?;
-        consumer.handler.handle(&letter.event).await.map_err(|e| {
-            Error::conflict("replay-failed", format!("the consumer failed again: {e}"))
-        })?;
+        consumer
+            .handler
+            .handle(&letter.event)
+            .await
+            .map_err(|e| Error::conflict("replay-failed", format!("the consumer failed again: {e}")))?;
         dead_letters::delete(&consumer.db, dead_letter_id).await?;
         tracing::info!(consumer = %consumer.name, event_id = %letter.event.id, "dead letter replayed");
         Ok(())
@@ -142,7 +144,12 @@ impl EventBus for MemoryBus {
     }
 }
 
-async fn handle(shared: &Arc<Shared>, consumer: &Consumer, retry_queue: &mpsc::UnboundedSender<Delivery>, delivery: Delivery) {
+async fn handle(
+    shared: &Arc<Shared>,
+    consumer: &Consumer,
+    retry_queue: &mpsc::UnboundedSender<Delivery>,
+    delivery: Delivery,
+) {
     let event = &delivery.event;
     let started = std::time::Instant::now();
     let outcome = consumer.handler.handle(event).await;
@@ -150,13 +157,15 @@ async fn handle(shared: &Arc<Shared>, consumer: &Consumer, retry_queue: &mpsc::U
         .record(started.elapsed().as_secs_f64());
     let error = match outcome {
         Ok(()) => {
-            metrics::counter!("comptoir_events_handled_total", "consumer" => consumer.name.clone(), "outcome" => "ok").increment(1);
+            metrics::counter!("comptoir_events_handled_total", "consumer" => consumer.name.clone(), "outcome" => "ok")
+                .increment(1);
             shared.finish_delivery();
             return;
         }
         Err(e) => e,
     };
-    metrics::counter!("comptoir_events_handled_total", "consumer" => consumer.name.clone(), "outcome" => "error").increment(1);
+    metrics::counter!("comptoir_events_handled_total", "consumer" => consumer.name.clone(), "outcome" => "error")
+        .increment(1);
     match shared.retry.delay_after(delivery.attempt) {
         Some(delay) => {
             tracing::warn!(consumer = %consumer.name, event_id = %event.id, event_type = %event.event_type,
@@ -179,7 +188,8 @@ async fn handle(shared: &Arc<Shared>, consumer: &Consumer, retry_queue: &mpsc::U
                 "event handling failed for the last time; dead-lettered");
             metrics::counter!("comptoir_events_dead_lettered_total", "consumer" => consumer.name.clone()).increment(1);
             if let Err(store_error) =
-                dead_letters::insert(&consumer.db, &consumer.name, event, &error.to_string(), delivery.attempt as i64).await
+                dead_letters::insert(&consumer.db, &consumer.name, event, &error.to_string(), delivery.attempt as i64)
+                    .await
             {
                 tracing::error!(consumer = %consumer.name, event_id = %event.id, error = %store_error,
                     "could not store the dead letter");

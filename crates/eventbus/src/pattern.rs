@@ -22,7 +22,8 @@ fn match_words(pattern: &[&str], words: &[&str]) -> bool {
 /// Whether a pattern is well formed: non-empty words, `*` and `#` only as whole words.
 pub fn is_valid(pattern: &str) -> bool {
     pattern.split('.').all(|w| {
-        !w.is_empty() && (w == "*" || w == "#" || w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+        !w.is_empty()
+            && (w == "*" || w == "#" || w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
     })
 }
 

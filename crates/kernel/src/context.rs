@@ -65,7 +65,11 @@ impl RequestContext {
 
     /// The same correlation id, acting as the system (an event handler continuing a request's work).
     pub fn as_system(&self) -> Self {
-        RequestContext { correlation_id: self.correlation_id.clone(), actor: Actor::system(), shop_id: self.shop_id.clone() }
+        RequestContext {
+            correlation_id: self.correlation_id.clone(),
+            actor: Actor::system(),
+            shop_id: self.shop_id.clone(),
+        }
     }
 }
 

@@ -122,7 +122,9 @@ impl Error {
 
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
-            Error::BadRequest { errors, .. } | Error::Validation { errors, .. } | Error::Conflict { errors, .. } => errors,
+            Error::BadRequest { errors, .. } | Error::Validation { errors, .. } | Error::Conflict { errors, .. } => {
+                errors
+            }
             _ => &[],
         }
     }

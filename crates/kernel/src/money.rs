@@ -8,11 +8,46 @@ use utoipa::ToSchema;
 
 /// ISO 4217 codes Comptoir accepts, with their number of minor-unit digits.
 const CURRENCIES: &[(&str, u8)] = &[
-    ("AED", 2), ("AUD", 2), ("BGN", 2), ("BRL", 2), ("CAD", 2), ("CHF", 2), ("CLP", 0), ("CNY", 2),
-    ("CZK", 2), ("DKK", 2), ("EUR", 2), ("GBP", 2), ("HKD", 2), ("HUF", 2), ("IDR", 2), ("ILS", 2),
-    ("INR", 2), ("ISK", 0), ("JPY", 0), ("KRW", 0), ("KWD", 3), ("MAD", 2), ("MXN", 2), ("MYR", 2),
-    ("NOK", 2), ("NZD", 2), ("PHP", 2), ("PLN", 2), ("RON", 2), ("SAR", 2), ("SEK", 2), ("SGD", 2),
-    ("THB", 2), ("TND", 3), ("TRY", 2), ("TWD", 2), ("UAH", 2), ("USD", 2), ("VND", 0), ("XOF", 0),
+    ("AED", 2),
+    ("AUD", 2),
+    ("BGN", 2),
+    ("BRL", 2),
+    ("CAD", 2),
+    ("CHF", 2),
+    ("CLP", 0),
+    ("CNY", 2),
+    ("CZK", 2),
+    ("DKK", 2),
+    ("EUR", 2),
+    ("GBP", 2),
+    ("HKD", 2),
+    ("HUF", 2),
+    ("IDR", 2),
+    ("ILS", 2),
+    ("INR", 2),
+    ("ISK", 0),
+    ("JPY", 0),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("MAD", 2),
+    ("MXN", 2),
+    ("MYR", 2),
+    ("NOK", 2),
+    ("NZD", 2),
+    ("PHP", 2),
+    ("PLN", 2),
+    ("RON", 2),
+    ("SAR", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("THB", 2),
+    ("TND", 3),
+    ("TRY", 2),
+    ("TWD", 2),
+    ("UAH", 2),
+    ("USD", 2),
+    ("VND", 0),
+    ("XOF", 0),
     ("ZAR", 2),
 ];
 
@@ -109,7 +144,14 @@ impl fmt::Display for Money {
         let scale = 10i64.pow(digits);
         let sign = if self.amount < 0 { "-" } else { "" };
         let abs = self.amount.unsigned_abs();
-        write!(f, "{sign}{}.{:0width$} {}", abs / scale as u64, abs % scale as u64, self.currency, width = digits as usize)
+        write!(
+            f,
+            "{sign}{}.{:0width$} {}",
+            abs / scale as u64,
+            abs % scale as u64,
+            self.currency,
+            width = digits as usize
+        )
     }
 }
 

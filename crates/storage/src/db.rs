@@ -64,7 +64,8 @@ impl Db {
                 };
                 // SQLite has one writer at a time: a single write connection queues writers in
                 // the pool (fair, no busy-waiting) while readers proceed in parallel under WAL.
-                let write = pool_options().max_connections(1).connect_with(options.clone()).await.map_err(unavailable)?;
+                let write =
+                    pool_options().max_connections(1).connect_with(options.clone()).await.map_err(unavailable)?;
                 let readers = std::thread::available_parallelism().map(|n| n.get() as u32 * 2).unwrap_or(4).max(4);
                 let read = pool_options().max_connections(readers).connect_with(options).await.map_err(unavailable)?;
                 Ok(Db { module, backend, read, write, outbox_signal: Arc::new(Notify::new()) })

@@ -52,6 +52,16 @@ pub async fn list(db: &Db, page: PageRequest) -> Result<Page<DeadLetter>, Error>
     Ok(Page::new(items, page, total as u64))
 }
 
+/// The newest `limit` dead letters.
+pub async fn list_window(db: &Db, limit: i64) -> Result<Vec<DeadLetter>, Error> {
+    let rows = sqlx::query("SELECT * FROM dead_letters ORDER BY failed_at DESC, id LIMIT $1")
+        .bind(limit)
+        .fetch_all(db.reader())
+        .await
+        .map_err(db_error)?;
+    rows.iter().map(from_row).collect()
+}
+
 pub async fn get(db: &Db, id: Uuid) -> Result<Option<DeadLetter>, Error> {
     let row = sqlx::query("SELECT * FROM dead_letters WHERE id = $1")
         .bind(id.to_string())

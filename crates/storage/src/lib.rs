@@ -21,5 +21,6 @@ pub use sqlx::{Row, query, query_as, query_scalar};
 
 /// Reads a UUID stored as text.
 pub fn uuid_from_db(text: &str) -> comptoir_kernel::Result<uuid::Uuid> {
-    uuid::Uuid::parse_str(text).map_err(|e| comptoir_kernel::Error::internal(format!("stored id {text:?} is not a UUID: {e}")))
+    uuid::Uuid::parse_str(text)
+        .map_err(|e| comptoir_kernel::Error::internal(format!("stored id {text:?} is not a UUID: {e}")))
 }

@@ -24,7 +24,8 @@ impl UnitOfWork {
 
     /// Records a domain event in the outbox; it is relayed to the bus after commit.
     pub async fn emit(&mut self, event: &EventEnvelope) -> Result<(), Error> {
-        let envelope = serde_json::to_string(event).map_err(|e| Error::internal(format!("event not serialisable: {e}")))?;
+        let envelope =
+            serde_json::to_string(event).map_err(|e| Error::internal(format!("event not serialisable: {e}")))?;
         sqlx::query("INSERT INTO outbox (id, event_type, envelope, created_at) VALUES ($1, $2, $3, $4)")
             .bind(event.id.to_string())
             .bind(&event.event_type)

@@ -1,1 +1,68 @@
-//! placeholder
+//! Inventory owns stock: the locations that hold it (warehouses, stores), the units of each SKU on
+//! hand and reserved at each location, the movements that changed on-hand units, reservations with
+//! an expiry, and low-stock thresholds. Stock never goes negative and is never reserved twice: every
+//! change is a conditional update checked in the same unit of work, with CHECK constraints behind it.
+//!
+//! Publishes `inventory.location.created`, `inventory.stock.changed`, `inventory.stock.low` and
+//! `inventory.reservation.created|committed|released|expired`. Consumes `product.item.*` from the
+//! catalog (consumer `inventory.catalog-skus`) to learn which SKUs exist. A background sweeper
+//! ([`InventoryModule::run_expiry_sweeper`]) releases reservations past their expiry.
+
+mod consumers;
+mod domain;
+mod service;
+mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use comptoir_contracts::inventory::InventoryPort;
+use comptoir_eventbus::Consumer;
+use comptoir_kernel::RequestContext;
+use comptoir_storage::{Db, Migrations};
+
+pub use consumers::CATALOG_SKUS;
+
+pub const MIGRATIONS: Migrations =
+    Migrations { sqlite: &[(1, "inventory", include_str!("../migrations/sqlite/0001_inventory.sql"))] };
+
+/// The inventory module; cheap to clone.
+#[derive(Clone)]
+pub struct InventoryModule {
+    db: Db,
+}
+
+impl InventoryModule {
+    pub fn new(db: Db) -> Self {
+        InventoryModule { db }
+    }
+
+    /// The event consumers to subscribe on the bus.
+    pub fn consumers(&self) -> Vec<Consumer> {
+        let handler = Arc::new(consumers::CatalogSkus { db: self.db.clone() });
+        vec![Consumer::new(CATALOG_SKUS, &["product.item.*"], self.db.clone(), handler)]
+    }
+
+    /// Releases expired reservations every `every`, forever. A failed sweep is logged and the next
+    /// one tries again.
+    pub async fn run_expiry_sweeper(self, every: Duration) {
+        // `interval` refuses a zero period.
+        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let ctx = RequestContext::system();
+            match self.release_expired(&ctx).await {
+                Ok(0) => {}
+                Ok(released) => {
+                    tracing::info!(released, correlation_id = %ctx.correlation_id, "released expired stock reservations")
+                }
+                Err(error) => tracing::warn!(
+                    %error,
+                    correlation_id = %ctx.correlation_id,
+                    "releasing expired stock reservations failed; the next sweep tries again"
+                ),
+            }
+        }
+    }
+}

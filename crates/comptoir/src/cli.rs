@@ -1,0 +1,160 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use comptoir_contracts::identity::{IdentityPort, NewStaff, Role};
+use comptoir_kernel::{PageRequest, RequestContext};
+
+use crate::app::App;
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "comptoir", version, about = "Comptoir: a modular commerce platform in one binary")]
+pub struct Cli {
+    /// Configuration file (default: ./comptoir.toml when present). Environment variables
+    /// `COMPTOIR_*` override it.
+    #[arg(long, global = true, env = "COMPTOIR_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run every module in this process and serve the REST API.
+    Serve {
+        /// Load the demo shop first if the catalog is empty.
+        #[arg(long)]
+        demo: bool,
+        /// Products in the demo catalog.
+        #[arg(long, default_value_t = 300)]
+        demo_products: usize,
+    },
+    /// Create or upgrade every module's database, then exit.
+    Migrate,
+    /// Load the demo shop (categories, products with variants, stock in two locations, a demo
+    /// customer and a staff admin) if the catalog is empty.
+    Demo {
+        #[arg(long, default_value_t = 300)]
+        products: usize,
+    },
+    /// Staff accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Events a consumer gave up on.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLetterCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create a staff account with the admin role (the first one, typically).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// At least 10 characters.
+        #[arg(long, env = "COMPTOIR_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DeadLetterCommand {
+    /// List dead letters, newest first.
+    List {
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        #[arg(long, default_value_t = 20)]
+        per_page: u32,
+    },
+    /// Show one dead letter with its event.
+    Show { id: uuid::Uuid },
+    /// Deliver dead letters to their consumer again.
+    Replay {
+        /// The dead letter to replay.
+        #[arg(required_unless_present = "all")]
+        id: Option<uuid::Uuid>,
+        /// Replay every dead letter.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+}
+
+pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { demo, demo_products } => crate::serve::serve(config, demo.then_some(demo_products)).await,
+        Command::Migrate => {
+            let app = App::build(config).await?;
+            println!("Migrated {} databases.", app.databases.len());
+            app.shutdown().await;
+            Ok(())
+        }
+        Command::Demo { products } => {
+            let mut app = App::build(config).await?;
+            app.start();
+            crate::demo::load(&app, products).await?;
+            app.shutdown().await;
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Create { email, password, name }) => {
+            let app = App::build(config).await?;
+            let staff = app
+                .identity
+                .create_staff(&RequestContext::system(), NewStaff { email, password, name, roles: vec![Role::Admin] })
+                .await
+                .context("could not create the staff admin")?;
+            println!("Created staff admin {} ({}).", staff.email, staff.id);
+            app.shutdown().await;
+            Ok(())
+        }
+        Command::DeadLetters(command) => dead_letters(command, config).await,
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&comptoir_api::openapi())?);
+            Ok(())
+        }
+    }
+}
+
+async fn dead_letters(command: DeadLetterCommand, config: Config) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let office = app.dead_letter_office();
+    match command {
+        DeadLetterCommand::List { page, per_page } => {
+            let page = office.list(PageRequest::new(page, per_page)?).await?;
+            println!("{} dead letter(s) in all; page {}.", page.total, page.page);
+            for filed in page.items {
+                let l = &filed.letter;
+                println!(
+                    "{}  {}  {}  {}  attempts={}  failed_at={}  error={}",
+                    l.id, filed.module, l.consumer, l.event.event_type, l.attempts, l.failed_at, l.error
+                );
+            }
+        }
+        DeadLetterCommand::Show { id } => {
+            let filed = office.get(id).await?;
+            println!(
+                "module:   {}\nconsumer: {}\nattempts: {}\nfailed:   {}\nerror:    {}",
+                filed.module, filed.letter.consumer, filed.letter.attempts, filed.letter.failed_at, filed.letter.error
+            );
+            println!("{}", serde_json::to_string_pretty(&filed.letter.event)?);
+        }
+        DeadLetterCommand::Replay { id: Some(id), .. } => {
+            office.replay(id).await?;
+            println!("Replayed {id}.");
+        }
+        DeadLetterCommand::Replay { id: None, .. } => {
+            let (replayed, failing) = office.replay_all().await?;
+            println!("Replayed {replayed}; {failing} still failing.");
+        }
+    }
+    // Replayed handlers may have emitted events: publish them before exiting.
+    let mut app = app;
+    app.start();
+    app.settle(std::time::Duration::from_secs(30)).await?;
+    app.shutdown().await;
+    Ok(())
+}

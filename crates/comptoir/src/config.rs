@@ -1,0 +1,197 @@
+//! Configuration: defaults, then a TOML file, then `COMPTOIR_*` environment variables
+//! (`__` separates sections: `COMPTOIR_HTTP__ADDR=0.0.0.0:8080`). See `comptoir.example.toml`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the embedded databases live: one SQLite file per module.
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+    pub events: EventsConfig,
+    pub inventory: InventoryConfig,
+    pub log: LogConfig,
+    /// Per-module database URLs overriding the embedded default (`catalog = "sqlite:///var/lib/catalog.sqlite"`).
+    pub databases: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub addr: SocketAddr,
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HMAC secret for access tokens. Empty: one is generated on first start and kept in
+    /// `<data_dir>/jwt.secret`.
+    pub jwt_secret: String,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// `memory` (in-process) is the only provider so far.
+    pub provider: String,
+    /// Waits before each retry of a failed handling, in milliseconds; then the event is dead-lettered.
+    pub retry_delays_ms: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventoryConfig {
+    /// How often expired reservations are released.
+    pub reservation_sweep_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `auto` (text in a terminal, JSON otherwise), `json` or `text`.
+    pub format: String,
+    /// A tracing filter (`info`, `comptoir=debug,sqlx=warn`); `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            http: HttpConfig::default(),
+            auth: AuthConfig::default(),
+            events: EventsConfig::default(),
+            inventory: InventoryConfig::default(),
+            log: LogConfig::default(),
+            databases: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: "0.0.0.0:8080".parse().expect("valid address"),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { jwt_secret: String::new(), access_ttl_secs: 15 * 60, refresh_ttl_secs: 30 * 24 * 3600 }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig { provider: "memory".into(), retry_delays_ms: vec![1_000, 5_000, 30_000] }
+    }
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        InventoryConfig { reservation_sweep_secs: 30 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: "auto".into(), level: "info".into() }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (or `comptoir.toml` if present), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(path.exists(), "configuration file {} does not exist", path.display());
+                figment = figment.merge(Toml::file(path));
+            }
+            None if Path::new("comptoir.toml").exists() => figment = figment.merge(Toml::file("comptoir.toml")),
+            None => {}
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("COMPTOIR_").split("__").ignore(&["config"]))
+            .extract()
+            .context("invalid configuration")?;
+        anyhow::ensure!(
+            config.events.provider == "memory",
+            "events.provider {:?} is not available yet; use \"memory\"",
+            config.events.provider
+        );
+        Ok(config)
+    }
+
+    /// The JWT secret: configured, or generated once and kept beside the data.
+    pub fn jwt_secret(&self) -> anyhow::Result<String> {
+        if !self.auth.jwt_secret.is_empty() {
+            anyhow::ensure!(self.auth.jwt_secret.len() >= 32, "auth.jwt_secret must be at least 32 characters");
+            return Ok(self.auth.jwt_secret.clone());
+        }
+        let path = self.data_dir.join("jwt.secret");
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            return Ok(existing.trim().to_string());
+        }
+        std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let secret = hex::encode(rand::random::<[u8; 32]>());
+        write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+        Ok(secret)
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(content.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    std::fs::write(path, content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "data_dir = \"/tmp/x\"\n[http]\naddr = \"127.0.0.1:1\"\n")?;
+            jail.set_env("COMPTOIR_HTTP__ADDR", "127.0.0.1:9999");
+            let config = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+            assert_eq!(config.http.addr.port(), 9999);
+            assert_eq!(config.events.retry_delays_ms, vec![1000, 5000, 30000]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[http]\nadress = \"127.0.0.1:1\"\n")?;
+            assert!(Config::load(Some(Path::new("c.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

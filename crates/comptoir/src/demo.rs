@@ -1,0 +1,357 @@
+//! The demo shop: a category tree, a few hundred products with variants priced in both channels,
+//! stock in a warehouse and a store, two collections, a demo customer and a staff admin. Generated
+//! deterministically through the modules' ports, exactly as an operator or integration would.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use comptoir_contracts::catalog::{
+    CatalogPort, NewCategory, NewCollection, NewProduct, NewVariant, PriceInput, ProductFilter, Visibility,
+};
+use comptoir_contracts::identity::{IdentityPort, NewSeller, NewStaff, RegisterCustomer, Role};
+use comptoir_contracts::inventory::{InventoryPort, LocationKind, NewLocation, ReceiveStock};
+use comptoir_kernel::{Currency, PageRequest, RequestContext};
+use uuid::Uuid;
+
+use crate::app::App;
+
+pub const ADMIN_EMAIL: &str = "admin@comptoir.test";
+pub const ADMIN_PASSWORD: &str = "demo-admin-password";
+pub const CUSTOMER_EMAIL: &str = "customer@comptoir.test";
+pub const CUSTOMER_PASSWORD: &str = "demo-customer-password";
+
+/// A leaf category and how its products vary.
+struct Family {
+    parent: &'static str,
+    name: &'static str,
+    code: &'static str,
+    nouns: &'static [&'static str],
+    option: &'static str,
+    values: &'static [&'static str],
+    base_price: i64,
+    weight_grams: i64,
+}
+
+const FAMILIES: &[Family] = &[
+    Family {
+        parent: "Apparel",
+        name: "T-shirts",
+        code: "TSH",
+        nouns: &["T-shirt", "Tee", "Polo", "Henley"],
+        option: "size",
+        values: &["S", "M", "L", "XL"],
+        base_price: 1900,
+        weight_grams: 180,
+    },
+    Family {
+        parent: "Apparel",
+        name: "Hoodies",
+        code: "HOO",
+        nouns: &["Hoodie", "Sweatshirt", "Zip Hoodie"],
+        option: "size",
+        values: &["S", "M", "L"],
+        base_price: 4900,
+        weight_grams: 550,
+    },
+    Family {
+        parent: "Apparel",
+        name: "Jackets",
+        code: "JKT",
+        nouns: &["Jacket", "Parka", "Windbreaker"],
+        option: "size",
+        values: &["M", "L"],
+        base_price: 8900,
+        weight_grams: 900,
+    },
+    Family {
+        parent: "Footwear",
+        name: "Sneakers",
+        code: "SNK",
+        nouns: &["Sneakers", "Runners", "Trainers"],
+        option: "size",
+        values: &["40", "42", "44"],
+        base_price: 6900,
+        weight_grams: 800,
+    },
+    Family {
+        parent: "Footwear",
+        name: "Boots",
+        code: "BOT",
+        nouns: &["Boots", "Chelsea Boots", "Hiking Boots"],
+        option: "size",
+        values: &["41", "43"],
+        base_price: 9900,
+        weight_grams: 1200,
+    },
+    Family {
+        parent: "Home",
+        name: "Kitchen",
+        code: "KIT",
+        nouns: &["Mug", "Teapot", "Chef Knife", "Cutting Board"],
+        option: "colour",
+        values: &["white", "black"],
+        base_price: 1500,
+        weight_grams: 400,
+    },
+    Family {
+        parent: "Home",
+        name: "Decor",
+        code: "DEC",
+        nouns: &["Vase", "Cushion", "Lamp", "Candle"],
+        option: "colour",
+        values: &["sand", "slate"],
+        base_price: 2500,
+        weight_grams: 600,
+    },
+    Family {
+        parent: "Books",
+        name: "Novels",
+        code: "NOV",
+        nouns: &["Novel", "Mystery", "Saga"],
+        option: "format",
+        values: &["paperback", "hardcover"],
+        base_price: 1200,
+        weight_grams: 350,
+    },
+    Family {
+        parent: "Electronics",
+        name: "Audio",
+        code: "AUD",
+        nouns: &["Headphones", "Speaker", "Earbuds"],
+        option: "colour",
+        values: &["black", "silver"],
+        base_price: 7900,
+        weight_grams: 300,
+    },
+    Family {
+        parent: "Electronics",
+        name: "Accessories",
+        code: "ACC",
+        nouns: &["Charger", "Cable", "Power Bank", "Phone Case"],
+        option: "colour",
+        values: &["black"],
+        base_price: 1900,
+        weight_grams: 150,
+    },
+];
+
+const ADJECTIVES: &[&str] = &[
+    "Classic",
+    "Everyday",
+    "Organic",
+    "Urban",
+    "Vintage",
+    "Alpine",
+    "Coastal",
+    "Essential",
+    "Heritage",
+    "Nordic",
+    "Modern",
+    "Rustic",
+    "Studio",
+    "Summit",
+    "Harbor",
+    "Meadow",
+    "Midnight",
+    "Solar",
+    "Velvet",
+    "Granite",
+];
+
+/// Loads the demo shop unless the catalog already has products.
+pub async fn load(app: &App, products: usize) -> anyhow::Result<()> {
+    let ctx = RequestContext::system();
+    let existing =
+        app.catalog.list_products(&ctx, ProductFilter::default(), Visibility::All, PageRequest::new(1, 1)?).await?;
+    if existing.total > 0 {
+        println!("Demo data: the catalog already has {} products; nothing loaded.", existing.total);
+        print_credentials();
+        return Ok(());
+    }
+    let started = Instant::now();
+
+    app.identity
+        .create_staff(
+            &ctx,
+            NewStaff {
+                email: ADMIN_EMAIL.into(),
+                password: ADMIN_PASSWORD.into(),
+                name: "Demo Admin".into(),
+                roles: vec![Role::Admin],
+            },
+        )
+        .await
+        .context("creating the demo admin")?;
+    app.identity
+        .register_customer(
+            &ctx,
+            RegisterCustomer {
+                email: CUSTOMER_EMAIL.into(),
+                password: CUSTOMER_PASSWORD.into(),
+                first_name: Some("Camille".into()),
+                last_name: Some("Martin".into()),
+            },
+        )
+        .await
+        .context("creating the demo customer")?;
+    let seller = app
+        .identity
+        .create_seller(
+            &ctx,
+            NewSeller { name: "Comptoir Demo Goods".into(), email: Some("goods@comptoir.test".into()) },
+        )
+        .await?;
+
+    for (code, name, kind) in
+        [("paris-wh", "Paris warehouse", LocationKind::Warehouse), ("lyon-store", "Lyon store", LocationKind::Store)]
+    {
+        app.inventory.create_location(&ctx, NewLocation { code: code.into(), name: name.into(), kind }).await?;
+    }
+
+    let categories = create_categories(app, &ctx).await?;
+    let mut product_ids = Vec::with_capacity(products);
+    let mut skus = Vec::new();
+    for i in 0..products {
+        let family = &FAMILIES[i % FAMILIES.len()];
+        let input = demo_product(i, family, seller.id, categories[family.name]);
+        skus.extend(input.variants.iter().map(|v| v.sku.clone()));
+        let product =
+            app.catalog.create_product(&ctx, input).await.with_context(|| format!("creating demo product {i}"))?;
+        // One in twenty stays a draft, so the back office has something to publish.
+        if i % 20 != 19 {
+            app.catalog.publish(&ctx, product.id).await?;
+        }
+        product_ids.push(product.id);
+    }
+
+    app.catalog
+        .create_collection(
+            &ctx,
+            NewCollection {
+                name: "New arrivals".into(),
+                slug: None,
+                description: "Just landed.".into(),
+                product_ids: product_ids.iter().rev().take(12).copied().collect(),
+            },
+        )
+        .await?;
+    app.catalog
+        .create_collection(
+            &ctx,
+            NewCollection {
+                name: "Summer sale".into(),
+                slug: None,
+                description: "Light layers and bright days.".into(),
+                product_ids: product_ids.iter().step_by(7).take(12).copied().collect(),
+            },
+        )
+        .await?;
+
+    // Inventory learns SKUs from catalog events: let them arrive before stocking.
+    app.settle(Duration::from_secs(120)).await?;
+    for (n, sku) in skus.iter().enumerate() {
+        let warehouse = 5 + (n * 31 % 50) as i64;
+        let store = (n * 17 % 12) as i64;
+        receive(app, &ctx, sku, "paris-wh", warehouse).await?;
+        if store > 0 {
+            receive(app, &ctx, sku, "lyon-store", store).await?;
+        }
+        if n % 10 == 0 {
+            app.inventory.set_low_stock_threshold(&ctx, sku, Some(5)).await?;
+        }
+    }
+    app.settle(Duration::from_secs(120)).await?;
+
+    println!(
+        "Demo data: {} products, {} SKUs in 2 locations, loaded in {:.1} s.",
+        products,
+        skus.len(),
+        started.elapsed().as_secs_f64()
+    );
+    print_credentials();
+    Ok(())
+}
+
+async fn receive(app: &App, ctx: &RequestContext, sku: &str, location: &str, quantity: i64) -> anyhow::Result<()> {
+    app.inventory
+        .receive(
+            ctx,
+            ReceiveStock { sku: sku.into(), location: location.into(), quantity, reference: Some("demo".into()) },
+        )
+        .await
+        .with_context(|| format!("stocking {sku} at {location}"))?;
+    Ok(())
+}
+
+async fn create_categories(app: &App, ctx: &RequestContext) -> anyhow::Result<BTreeMap<&'static str, Uuid>> {
+    let mut ids = BTreeMap::new();
+    let mut parents = BTreeMap::new();
+    for (position, family) in FAMILIES.iter().enumerate() {
+        if !parents.contains_key(family.parent) {
+            let parent = app
+                .catalog
+                .create_category(
+                    ctx,
+                    NewCategory { name: family.parent.into(), slug: None, parent_id: None, position: position as i64 },
+                )
+                .await?;
+            parents.insert(family.parent, parent.id);
+        }
+        let leaf = app
+            .catalog
+            .create_category(
+                ctx,
+                NewCategory {
+                    name: family.name.into(),
+                    slug: None,
+                    parent_id: Some(parents[family.parent]),
+                    position: position as i64,
+                },
+            )
+            .await?;
+        ids.insert(family.name, leaf.id);
+    }
+    Ok(ids)
+}
+
+fn demo_product(i: usize, family: &Family, seller_id: Uuid, category: Uuid) -> NewProduct {
+    let round = i / FAMILIES.len();
+    let adjective = ADJECTIVES[round % ADJECTIVES.len()];
+    let noun = family.nouns[(round / ADJECTIVES.len()) % family.nouns.len()];
+    let edition = round / (ADJECTIVES.len() * family.nouns.len());
+    let name =
+        if edition == 0 { format!("{adjective} {noun}") } else { format!("{adjective} {noun} No. {}", edition + 1) };
+    // Prices end in .90 and spread around the family's base price.
+    let price = family.base_price + ((i * 7919) % 40) as i64 * 100 - 90;
+    let variants = family
+        .values
+        .iter()
+        .map(|value| NewVariant {
+            sku: format!("{}-{:05}-{}", family.code, i, value.to_uppercase()),
+            options: BTreeMap::from([(family.option.to_string(), value.to_string())]),
+            weight_grams: Some(family.weight_grams),
+            prices: vec![
+                PriceInput { channel: "online".into(), amount: price, currency: Currency::EUR },
+                PriceInput { channel: "store".into(), amount: price + price / 20, currency: Currency::EUR },
+            ],
+        })
+        .collect();
+    NewProduct {
+        seller_id,
+        name: name.clone(),
+        slug: None,
+        description: format!("{name}: a {} favourite from the Comptoir demo catalog.", family.name.to_lowercase()),
+        category_ids: vec![category],
+        attributes: BTreeMap::from([
+            ("brand".to_string(), "Comptoir".to_string()),
+            ("family".to_string(), family.name.to_string()),
+        ]),
+        variants,
+    }
+}
+
+fn print_credentials() {
+    println!("  staff admin:   {ADMIN_EMAIL} / {ADMIN_PASSWORD}   (POST /api/v1/staff/auth/login)");
+    println!("  demo customer: {CUSTOMER_EMAIL} / {CUSTOMER_PASSWORD}   (POST /api/v1/auth/login)");
+}

@@ -1,0 +1,9 @@
+//! The composition root of Comptoir. The binary (`main.rs`) is a thin shell over this library, so
+//! that tests can start the same application the binary starts.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod logging;
+pub mod serve;

@@ -1,0 +1,10 @@
+//! API tests over real HTTP: each test starts the whole application (every module, the event bus,
+//! the relays) on its own data directory and a free port, exactly as `comptoir serve` does.
+
+mod support;
+
+mod auth;
+mod cart;
+mod catalog;
+mod inventory;
+mod platform;

@@ -1,0 +1,113 @@
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::spawn_app;
+
+#[tokio::test]
+async fn correlation_ids_are_echoed_or_generated() {
+    let t = spawn_app().await;
+    let given = t.call_with(Method::GET, "/healthz", None, None, &[("x-correlation-id", "req-123")]).await;
+    assert_eq!(given.headers["x-correlation-id"], "req-123");
+    let generated = t.get("/healthz", None).await;
+    assert!(!generated.headers["x-correlation-id"].is_empty());
+    let unsafe_id = t.call_with(Method::GET, "/healthz", None, None, &[("x-correlation-id", "a b")]).await;
+    assert_ne!(unsafe_id.headers["x-correlation-id"], "a b");
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let t = spawn_app().await;
+    t.get("/healthz", None).await.expect(200);
+    let ready = t.get("/readyz", None).await.expect(200);
+    assert_eq!(ready["status"], "ready");
+    let names: Vec<&str> =
+        ready["dependencies"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    for module in ["identity", "catalog", "inventory", "cart", "api"] {
+        assert!(names.contains(&format!("database:{module}").as_str()), "{names:?}");
+    }
+    t.get("/api/v1/products", None).await.expect(200);
+    let metrics = t.http.get(format!("{}/metrics", t.base)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("http_requests_total{method=\"GET\",route=\"/api/v1/products\",status=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("http_request_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn openapi_document_describes_the_api() {
+    let t = spawn_app().await;
+    let doc = t.get("/openapi.json", None).await.expect(200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in
+        ["/api/v1/products", "/api/v1/carts/{cart_id}/lines", "/api/v1/admin/reservations", "/api/v1/auth/login"]
+    {
+        assert!(doc["paths"].get(path).is_some(), "missing {path}");
+    }
+    assert!(doc["components"]["schemas"].get("Problem").is_some());
+}
+
+#[tokio::test]
+async fn unknown_routes_oversized_and_wrongly_typed_bodies_are_problems() {
+    let t = spawn_app().await;
+    t.get("/api/v1/nothing-here", None).await.problem(404);
+    let big = "x".repeat(2 * 1024 * 1024);
+    let r = t
+        .http
+        .post(format!("{}/api/v1/auth/register", t.base))
+        .header("content-type", "application/json")
+        .body(format!("{{\"email\":\"{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = t
+        .http
+        .post(format!("{}/api/v1/auth/register", t.base))
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    t.call(Method::DELETE, "/api/v1/products", None, None).await.problem(405);
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_the_first_answer() {
+    let t = spawn_app().await;
+    let key = [("idempotency-key", "register-ann-1")];
+    let body = json!({"email": "ann@shop.test", "password": "customer-pass-1"});
+    let first = t.call_with(Method::POST, "/api/v1/auth/register", None, Some(body.clone()), &key).await;
+    let second = t.call_with(Method::POST, "/api/v1/auth/register", None, Some(body.clone()), &key).await;
+    assert_eq!(second.headers["idempotency-replayed"], "true");
+    let first_body = first.expect(201);
+    assert_eq!(second.expect(201), first_body, "the retry gets the first answer, not a duplicate-email conflict");
+    let other = json!({"email": "bob@shop.test", "password": "customer-pass-1"});
+    let reused = t.call_with(Method::POST, "/api/v1/auth/register", None, Some(other), &key).await;
+    assert_eq!(reused.problem(422), vec!["Idempotency-Key"]);
+}
+
+#[tokio::test]
+async fn a_failing_consumer_dead_letters_and_replays_through_the_api() {
+    // The inventory consumer cannot handle an event whose data is not a product: it is retried,
+    // dead-lettered, listed, and a replay that fails again keeps it.
+    let t = spawn_app().await;
+    let admin = t.admin_token().await;
+    let ctx = comptoir_kernel::RequestContext::system();
+    let bogus =
+        comptoir_kernel::EventEnvelope::new(&ctx, "catalog", "product.item.created", json!({"unexpected": true}));
+    comptoir_eventbus::EventBus::publish(&t.app.bus, &bogus).await.unwrap();
+    t.settle().await;
+    let letters = t.get("/api/v1/admin/dead-letters", Some(&admin)).await.expect(200);
+    assert_eq!(letters["total"], 1);
+    let letter = &letters["items"][0];
+    assert_eq!(letter["consumer"], "inventory.catalog-skus");
+    assert_eq!(letter["event_id"], bogus.id.to_string());
+    assert_eq!(letter["attempts"], 3);
+    let id = letter["id"].as_str().unwrap();
+    t.post(&format!("/api/v1/admin/dead-letters/{id}/replay"), Some(&admin), json!({})).await.problem(409);
+    assert_eq!(t.get("/api/v1/admin/dead-letters", Some(&admin)).await.expect(200)["total"], 1);
+    let support = t.staff_token("help@shop.test", &["support"]).await;
+    t.get("/api/v1/admin/dead-letters", Some(&support)).await.problem(403);
+}
