@@ -170,6 +170,8 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
+// figment's test jail returns its own (large) error type; nothing to gain from boxing it here.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -191,6 +193,17 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("c.toml", "[http]\nadress = \"127.0.0.1:1\"\n")?;
             assert!(Config::load(Some(Path::new("c.toml"))).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_example_file_documents_the_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("example.toml", include_str!("../../../comptoir.example.toml"))?;
+            let loaded = Config::load(Some(Path::new("example.toml"))).map_err(|e| e.to_string())?;
+            let defaults = serde_json::to_value(Config::default()).map_err(|e| e.to_string())?;
+            assert_eq!(serde_json::to_value(loaded).map_err(|e| e.to_string())?, defaults);
             Ok(())
         });
     }

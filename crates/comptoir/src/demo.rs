@@ -341,7 +341,7 @@ fn demo_product(i: usize, family: &Family, seller_id: Uuid, category: Uuid) -> N
         seller_id,
         name: name.clone(),
         slug: None,
-        description: format!("{name}: a {} favourite from the Comptoir demo catalog.", family.name.to_lowercase()),
+        description: format!("{name}, from the {} range of the Comptoir demo catalog.", family.name.to_lowercase()),
         category_ids: vec![category],
         attributes: BTreeMap::from([
             ("brand".to_string(), "Comptoir".to_string()),

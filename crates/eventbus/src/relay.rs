@@ -39,10 +39,19 @@ impl OutboxRelay {
             if batch.is_empty() {
                 return Ok(relayed);
             }
-            for event in &batch {
-                self.bus.publish(event).await?;
-                outbox::mark_published(&self.db, event).await?;
-                relayed += 1;
+            let mut published = Vec::with_capacity(batch.len());
+            let mut failure = None;
+            for event in batch {
+                if let Err(e) = self.bus.publish(&event).await {
+                    failure = Some(e);
+                    break;
+                }
+                published.push(event);
+            }
+            outbox::mark_published(&self.db, &published).await?;
+            relayed += published.len();
+            if let Some(e) = failure {
+                return Err(e);
             }
         }
     }

@@ -20,13 +20,18 @@ pub async fn pending(db: &Db, limit: i64) -> Result<Vec<EventEnvelope>, Error> {
         .collect()
 }
 
-pub async fn mark_published(db: &Db, event: &EventEnvelope) -> Result<(), Error> {
-    sqlx::query("UPDATE outbox SET published_at = $1 WHERE id = $2")
-        .bind(time::to_db(&time::now()))
-        .bind(event.id.to_string())
-        .execute(db.write_pool())
-        .await
-        .map_err(db_error)?;
+/// Marks a batch of relayed events as published, in one statement.
+pub async fn mark_published(db: &Db, events: &[EventEnvelope]) -> Result<(), Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (2..events.len() + 2).map(|i| format!("${i}")).collect();
+    let sql = format!("UPDATE outbox SET published_at = $1 WHERE id IN ({})", placeholders.join(", "));
+    let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(time::to_db(&time::now()));
+    for event in events {
+        statement = statement.bind(event.id.to_string());
+    }
+    statement.execute(db.write_pool()).await.map_err(db_error)?;
     Ok(())
 }
 

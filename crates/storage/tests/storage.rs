@@ -38,7 +38,7 @@ async fn events_are_written_only_with_the_change() {
     let pending = outbox::pending(&db, 10).await.unwrap();
     assert_eq!(pending, vec![e.clone()]);
     assert_eq!(outbox::backlog(&db).await.unwrap().0, 1);
-    outbox::mark_published(&db, &e).await.unwrap();
+    outbox::mark_published(&db, std::slice::from_ref(&e)).await.unwrap();
     assert!(outbox::pending(&db, 10).await.unwrap().is_empty());
 }
 

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use comptoir::app::App;
-use comptoir::config::Config;
+use comptoir::config::{AuthConfig, Config, EventsConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -48,10 +48,13 @@ impl Reply {
 /// Starts the application with fast retries, on a fresh data directory and a free port.
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::default();
-    config.data_dir = dir.path().to_path_buf();
-    config.events.retry_delays_ms = vec![10, 20];
-    config.auth.jwt_secret = "test-secret-test-secret-test-secret-0123".into();
+    let defaults = Config::default();
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        events: EventsConfig { retry_delays_ms: vec![10, 20], ..defaults.events.clone() },
+        auth: AuthConfig { jwt_secret: "test-secret-test-secret-test-secret-0123".into(), ..defaults.auth.clone() },
+        ..defaults
+    };
     let mut app = App::build(config).await.expect("the app builds");
     app.start();
     let router = comptoir_api::router(app.api_state());

@@ -11,9 +11,11 @@
 //! same unit of work as the change. Consumes no events.
 //!
 //! Reads of products are the storefront's hot path: a product, or a page of them, costs a fixed
-//! number of indexed queries (products, then variants with prices, then category links).
+//! number of indexed queries (products, then variants with prices, then category links), and the
+//! answers are kept in a read cache that every committed write empties (`read_cache.rs`).
 
 mod domain;
+mod read_cache;
 mod service;
 mod store;
 
@@ -33,10 +35,11 @@ pub const SOURCE: &str = "catalog";
 pub struct CatalogModule {
     db: Db,
     sellers: Arc<dyn SellerDirectory>,
+    cache: Arc<read_cache::ReadCache>,
 }
 
 impl CatalogModule {
     pub fn new(db: Db, sellers: Arc<dyn SellerDirectory>) -> Self {
-        CatalogModule { db, sellers }
+        CatalogModule { db, sellers, cache: Arc::new(read_cache::ReadCache::new()) }
     }
 }

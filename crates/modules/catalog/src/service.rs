@@ -15,7 +15,8 @@ use uuid::Uuid;
 
 use crate::domain::{self, Lookup, SlugChoice};
 use crate::store::{self, ProductRecord, Referenced, Sluggable};
-use crate::{CatalogModule, SOURCE};
+use crate::{CatalogModule, SOURCE, read_cache};
+use std::sync::Arc;
 
 /// Derived slugs try this many random suffixes before giving up.
 const SLUG_ATTEMPTS: usize = 5;
@@ -29,6 +30,13 @@ fn now() -> time::Timestamp {
 impl CatalogModule {
     async fn reader(&self) -> Result<PoolConnection<sqlx::Any>> {
         self.db.reader().acquire().await.map_err(db_error)
+    }
+
+    /// Commits a write and drops every cached read it may have made stale.
+    async fn commit(&self, uow: UnitOfWork) -> Result<()> {
+        uow.commit().await?;
+        self.cache.invalidate();
+        Ok(())
     }
 
     async fn channels(&self) -> Result<Vec<Channel>> {
@@ -128,7 +136,7 @@ impl CatalogPort for CatalogModule {
         }
         let product = product_for_update(&mut uow, id).await?;
         emit_product(&mut uow, ctx, events::PRODUCT_CREATED, &product).await?;
-        uow.commit().await?;
+        self.commit(uow).await?;
         Ok(product)
     }
 
@@ -156,7 +164,7 @@ impl CatalogPort for CatalogModule {
         product.updated_at = now();
         store::update_product(&mut uow, &product).await?;
         emit_product(&mut uow, ctx, events::PRODUCT_UPDATED, &product).await?;
-        uow.commit().await?;
+        self.commit(uow).await?;
         Ok(product)
     }
 
@@ -165,7 +173,7 @@ impl CatalogPort for CatalogModule {
         let product = product_for_update(&mut uow, id).await?;
         store::delete_product(&mut uow, id).await?;
         emit_product(&mut uow, ctx, events::PRODUCT_DELETED, &product).await?;
-        uow.commit().await
+        self.commit(uow).await
     }
 
     async fn add_variant(&self, ctx: &RequestContext, product_id: Uuid, input: NewVariant) -> Result<Product> {
@@ -178,7 +186,7 @@ impl CatalogPort for CatalogModule {
         store::touch_product(&mut uow, product_id, &time::to_db(&now())).await?;
         let product = product_for_update(&mut uow, product_id).await?;
         emit_product(&mut uow, ctx, events::PRODUCT_UPDATED, &product).await?;
-        uow.commit().await?;
+        self.commit(uow).await?;
         Ok(product)
     }
 
@@ -194,7 +202,7 @@ impl CatalogPort for CatalogModule {
         store::touch_product(&mut uow, product_id, &time::to_db(&now())).await?;
         let product = product_for_update(&mut uow, product_id).await?;
         emit_product(&mut uow, ctx, events::PRODUCT_UPDATED, &product).await?;
-        uow.commit().await?;
+        self.commit(uow).await?;
         Ok(product)
     }
 
@@ -209,7 +217,7 @@ impl CatalogPort for CatalogModule {
         product.updated_at = now();
         store::set_status(&mut uow, id, product.status, &time::to_db(&product.updated_at)).await?;
         emit_product(&mut uow, ctx, events::PRODUCT_PUBLISHED, &product).await?;
-        uow.commit().await?;
+        self.commit(uow).await?;
         Ok(product)
     }
 
@@ -223,14 +231,21 @@ impl CatalogPort for CatalogModule {
         product.updated_at = now();
         store::set_status(&mut uow, id, product.status, &time::to_db(&product.updated_at)).await?;
         emit_product(&mut uow, ctx, events::PRODUCT_UNPUBLISHED, &product).await?;
-        uow.commit().await?;
+        self.commit(uow).await?;
         Ok(product)
     }
 
     async fn get_product(&self, _ctx: &RequestContext, id_or_slug: &str, visibility: Visibility) -> Result<Product> {
-        store::find_product(&mut *self.reader().await?, &Lookup::parse(id_or_slug), visibility)
+        let key = read_cache::product_key(id_or_slug, visibility);
+        if let Some(product) = self.cache.product(&key) {
+            return Ok(product.as_ref().clone());
+        }
+        let generation = self.cache.generation();
+        let product = store::find_product(&mut *self.reader().await?, &Lookup::parse(id_or_slug), visibility)
             .await?
-            .ok_or_else(|| Error::not_found("product", id_or_slug))
+            .ok_or_else(|| Error::not_found("product", id_or_slug))?;
+        self.cache.put_product(key, generation, Arc::new(product.clone()));
+        Ok(product)
     }
 
     async fn list_products(
@@ -241,6 +256,11 @@ impl CatalogPort for CatalogModule {
         page: PageRequest,
     ) -> Result<Page<Product>> {
         page.validate()?;
+        let key = read_cache::page_key(&filter, visibility, page);
+        if let Some(cached) = self.cache.page(&key) {
+            return Ok(cached.as_ref().clone());
+        }
+        let generation = self.cache.generation();
         let query = domain::product_query(filter, visibility);
         let mut conn = self.reader().await?;
         if let Some(channel) = &query.channel
@@ -249,7 +269,9 @@ impl CatalogPort for CatalogModule {
             return Err(Error::validation("channel", format!("no such channel {channel:?}")));
         }
         let (products, total) = store::list_products(&mut conn, &query, page).await?;
-        Ok(Page::new(products, page, total))
+        let listed = Page::new(products, page, total);
+        self.cache.put_page(key, generation, Arc::new(listed.clone()));
+        Ok(listed)
     }
 
     async fn create_category(&self, ctx: &RequestContext, input: NewCategory) -> Result<Category> {
@@ -269,7 +291,7 @@ impl CatalogPort for CatalogModule {
             Category { id: new_id(), parent_id: draft.parent_id, name: draft.name, slug, position: draft.position };
         store::insert_category(&mut uow, &category, depth, &time::to_db(&now())).await?;
         uow.emit(&EventEnvelope::new(ctx, SOURCE, events::CATEGORY_CREATED, &category)).await?;
-        uow.commit().await?;
+        self.commit(uow).await?;
         Ok(category)
     }
 
@@ -296,7 +318,7 @@ impl CatalogPort for CatalogModule {
         store::insert_collection(&mut uow, &collection).await?;
         uow.emit(&EventEnvelope::new(ctx, SOURCE, events::COLLECTION_CREATED, domain::collection_changed(&collection)))
             .await?;
-        uow.commit().await?;
+        self.commit(uow).await?;
         Ok(collection)
     }
 
@@ -316,7 +338,7 @@ impl CatalogPort for CatalogModule {
         store::update_collection(&mut uow, &collection).await?;
         uow.emit(&EventEnvelope::new(ctx, SOURCE, events::COLLECTION_UPDATED, domain::collection_changed(&collection)))
             .await?;
-        uow.commit().await?;
+        self.commit(uow).await?;
         Ok(collection)
     }
 

@@ -620,3 +620,34 @@ async fn offers_price_a_published_sku_in_a_channel() {
     assert_eq!((e.status(), e.field_errors()[0].field.as_str()), (422, "sku"));
     assert!(e.to_string().contains("no price in channel store"), "{e}");
 }
+
+#[tokio::test]
+async fn cached_reads_never_outlive_a_write() {
+    let s = shop().await;
+    let shirt = s.published(product(s.seller, "Shirt", &["CACHE-1"])).await;
+    let public = |key: String| {
+        let s = &s;
+        async move { s.catalog.get_product(&s.ctx, &key, Visibility::PublishedOnly).await }
+    };
+    // Read twice: the second answer comes from the cache.
+    assert_eq!(public(shirt.slug.clone()).await.unwrap().name, "Shirt");
+    assert_eq!(public(shirt.id.to_string()).await.unwrap().name, "Shirt");
+    assert_eq!(s.list(ProductFilter::default(), Visibility::PublishedOnly).await, (vec!["Shirt".to_string()], 1));
+
+    let patch = ProductPatch { name: Some("Linen Shirt".into()), ..ProductPatch::default() };
+    s.catalog.update_product(&s.ctx, shirt.id, patch).await.unwrap();
+    assert_eq!(public(shirt.id.to_string()).await.unwrap().name, "Linen Shirt");
+    assert_eq!(s.list(ProductFilter::default(), Visibility::PublishedOnly).await.0, vec!["Linen Shirt".to_string()]);
+
+    s.catalog.set_prices(&s.ctx, "CACHE-1", vec![eur("online", 2500)]).await.unwrap();
+    assert_eq!(public(shirt.slug.clone()).await.unwrap().variants[0].prices[0].price.amount, 2500);
+
+    s.catalog.unpublish(&s.ctx, shirt.id).await.unwrap();
+    assert_eq!(public(shirt.slug.clone()).await.unwrap_err().status(), 404);
+    assert_eq!(s.list(ProductFilter::default(), Visibility::PublishedOnly).await.1, 0);
+
+    s.published(product(s.seller, "Hat", &["CACHE-2"])).await;
+    assert_eq!(s.list(ProductFilter::default(), Visibility::PublishedOnly).await, (vec!["Hat".to_string()], 1));
+    s.catalog.delete_product(&s.ctx, shirt.id).await.unwrap();
+    assert_eq!(s.catalog.get_product(&s.ctx, &shirt.slug, Visibility::All).await.unwrap_err().status(), 404);
+}

@@ -1,0 +1,310 @@
+//! `comptoir-bench`: drives a running Comptoir over HTTP and prints throughput and latency
+//! percentiles per scenario. Run by `scripts/bench.sh`; see docs/BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use clap::{Parser, ValueEnum};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(about = "Load generator for the Comptoir API")]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    base: String,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds each timed scenario runs.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    #[arg(long, default_value = "admin@comptoir.test")]
+    admin_email: String,
+    #[arg(long, default_value = "demo-admin-password")]
+    admin_password: String,
+    /// Units of the SKU the reservation scenario competes for.
+    #[arg(long, default_value_t = 100)]
+    units: i64,
+    /// Concurrent reservation attempts of one unit each.
+    #[arg(long, default_value_t = 1000)]
+    attempts: usize,
+    #[arg(value_enum, default_values_t = [Scenario::ProductDetail, Scenario::ProductList, Scenario::AddToCart, Scenario::Reservations])]
+    scenarios: Vec<Scenario>,
+}
+
+#[derive(Clone, Copy, ValueEnum, Debug)]
+enum Scenario {
+    ProductDetail,
+    ProductList,
+    AddToCart,
+    Reservations,
+}
+
+struct Outcome {
+    latencies: Vec<Duration>,
+    ok: usize,
+    rejected: usize,
+    elapsed: Duration,
+}
+
+impl Outcome {
+    fn report(&self, name: &str, rejected_label: &str) {
+        let mut l = self.latencies.clone();
+        l.sort_unstable();
+        let pct =
+            |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or_default();
+        let total = self.ok + self.rejected;
+        println!(
+            "{name:<16} {total:>8} requests in {:>5.1} s  {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  ok {}  {rejected_label} {}",
+            self.elapsed.as_secs_f64(),
+            total as f64 / self.elapsed.as_secs_f64(),
+            ms(pct(0.50)),
+            ms(pct(0.99)),
+            ms(l.last().copied().unwrap_or_default()),
+            self.ok,
+            self.rejected,
+        );
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let client = Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
+    let catalog = Catalog::load(&client, &args.base).await?;
+    println!(
+        "target {}  concurrency {}  duration {} s  catalog {} products ({} sampled)",
+        args.base,
+        args.concurrency,
+        args.duration,
+        catalog.total,
+        catalog.slugs.len()
+    );
+    for scenario in &args.scenarios {
+        match scenario {
+            Scenario::ProductDetail => {
+                let slugs = Arc::new(catalog.slugs.clone());
+                let (base, client) = (args.base.clone(), client.clone());
+                let out = timed(&args, move |i| {
+                    let url = format!("{base}/api/v1/products/{}", slugs[i % slugs.len()]);
+                    let client = client.clone();
+                    async move { fetch(client.get(url)).await }
+                })
+                .await;
+                out.report("product-detail", "errors");
+            }
+            Scenario::ProductList => {
+                let pages = (catalog.total / 20).clamp(1, 500);
+                let (base, client) = (args.base.clone(), client.clone());
+                let out = timed(&args, move |i| {
+                    let url = format!("{base}/api/v1/products?page={}&per_page=20", i % pages + 1);
+                    let client = client.clone();
+                    async move { fetch(client.get(url)).await }
+                })
+                .await;
+                out.report("product-list", "errors");
+            }
+            Scenario::AddToCart => add_to_cart(&args, &client, &catalog).await?,
+            Scenario::Reservations => reservations(&args, &client).await?,
+        }
+    }
+    Ok(())
+}
+
+/// Published products sampled from the public list: their slugs and SKUs.
+struct Catalog {
+    total: usize,
+    slugs: Vec<String>,
+    skus: Vec<String>,
+}
+
+impl Catalog {
+    async fn load(client: &Client, base: &str) -> anyhow::Result<Catalog> {
+        let first: Value =
+            client.get(format!("{base}/api/v1/products?per_page=100")).send().await?.error_for_status()?.json().await?;
+        let total = first["total"].as_u64().unwrap_or(0) as usize;
+        ensure!(total > 0, "the catalog is empty: load the demo first (comptoir demo --products 10000)");
+        let mut slugs = Vec::new();
+        let mut skus = Vec::new();
+        let pages = total.div_ceil(100).min(20);
+        for page in 1..=pages {
+            let body: Value =
+                client.get(format!("{base}/api/v1/products?per_page=100&page={page}")).send().await?.json().await?;
+            for product in body["items"].as_array().into_iter().flatten() {
+                slugs.push(product["slug"].as_str().unwrap_or_default().to_string());
+                for variant in product["variants"].as_array().into_iter().flatten() {
+                    skus.push(variant["sku"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+        Ok(Catalog { total, slugs, skus })
+    }
+}
+
+/// Sends a request and reads the whole answer, as a real client does (and so the connection can
+/// be reused).
+async fn fetch(request: reqwest::RequestBuilder) -> reqwest::Result<StatusCode> {
+    let response = request.send().await?;
+    let status = response.status();
+    response.bytes().await?;
+    Ok(status)
+}
+
+/// Runs `concurrency` workers for `duration`, each issuing one request after another.
+async fn timed<F, Fut>(args: &Args, request: F) -> Outcome
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = reqwest::Result<StatusCode>> + Send,
+{
+    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let counter = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers = (0..args.concurrency).map(|_| {
+        let request = request.clone();
+        let counter = counter.clone();
+        tokio::spawn(async move {
+            let (mut latencies, mut ok, mut rejected) = (Vec::new(), 0, 0);
+            while Instant::now() < deadline {
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                let sent = Instant::now();
+                match request(i).await {
+                    Ok(status) if status.is_success() => ok += 1,
+                    _ => rejected += 1,
+                }
+                latencies.push(sent.elapsed());
+            }
+            (latencies, ok, rejected)
+        })
+    });
+    let mut outcome = Outcome { latencies: Vec::new(), ok: 0, rejected: 0, elapsed: Duration::ZERO };
+    for worker in futures::future::join_all(workers).await {
+        let (latencies, ok, rejected) = worker.expect("worker task");
+        outcome.latencies.extend(latencies);
+        outcome.ok += ok;
+        outcome.rejected += rejected;
+    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+/// One anonymous cart per worker; each request adds one unit of an in-stock SKU.
+async fn add_to_cart(args: &Args, client: &Client, catalog: &Catalog) -> anyhow::Result<()> {
+    let mut carts = Vec::new();
+    for _ in 0..args.concurrency {
+        let cart: Value =
+            client.post(format!("{}/api/v1/carts", args.base)).send().await?.error_for_status()?.json().await?;
+        carts.push((
+            cart["id"].as_str().context("cart id")?.to_string(),
+            cart["token"].as_str().context("cart token")?.to_string(),
+        ));
+    }
+    let carts = Arc::new(carts);
+    let skus = Arc::new(catalog.skus.clone());
+    let base = args.base.clone();
+    let client = client.clone();
+    let out = timed(args, move |i| {
+        let cart = i % carts.len();
+        let (id, token) = carts[cart].clone();
+        // Each cart cycles over its own 50 SKUs: a real cart's size, far below the 100-line
+        // limit, and few units per line, far below the stock of each SKU.
+        let sku = skus[(cart * 50 + (i / carts.len()) % 50) % skus.len()].clone();
+        let request = client
+            .post(format!("{base}/api/v1/carts/{id}/lines"))
+            .header("x-cart-token", token)
+            .json(&json!({"sku": sku, "quantity": 1}));
+        async move { fetch(request).await }
+    })
+    .await;
+    out.report("add-to-cart", "409/other");
+    Ok(())
+}
+
+/// `attempts` concurrent one-unit reservations on a fresh SKU holding `units`: exactly `units` must succeed.
+async fn reservations(args: &Args, client: &Client) -> anyhow::Result<()> {
+    let base = &args.base;
+    let login: Value = client
+        .post(format!("{base}/api/v1/staff/auth/login"))
+        .json(&json!({"email": args.admin_email, "password": args.admin_password}))
+        .send()
+        .await?
+        .error_for_status()
+        .context("staff login (is the demo loaded?)")?
+        .json()
+        .await?;
+    let token = login["access_token"].as_str().context("access token")?.to_string();
+    let admin = |r: reqwest::RequestBuilder| r.bearer_auth(&token);
+
+    let sellers: Value = admin(client.get(format!("{base}/api/v1/admin/sellers"))).send().await?.json().await?;
+    let seller = sellers["items"][0]["id"].clone();
+    let sku = format!("BENCH-RES-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
+    let product: Value = admin(client.post(format!("{base}/api/v1/admin/products")))
+        .json(&json!({"seller_id": seller, "name": sku, "variants": [{"sku": sku, "prices": [{"channel": "online", "amount": 1000, "currency": "EUR"}]}]}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let locations: Value = admin(client.get(format!("{base}/api/v1/admin/locations"))).send().await?.json().await?;
+    let location = locations["items"][0]["code"].as_str().context("a stock location")?.to_string();
+    // Inventory learns the SKU from the catalog's event; wait for it.
+    let mut stocked = false;
+    for _ in 0..200 {
+        let r = admin(client.post(format!("{base}/api/v1/admin/stock/receive")))
+            .json(&json!({"sku": sku, "location": location, "quantity": args.units}))
+            .send()
+            .await?;
+        if r.status().is_success() {
+            stocked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    ensure!(stocked, "inventory never learned SKU {sku}");
+
+    let started = Instant::now();
+    let attempts = (0..args.attempts).map(|i| {
+        let request = admin(client.post(format!("{base}/api/v1/admin/reservations")))
+            .json(&json!({"reference": format!("{sku}-order-{i}"), "lines": [{"sku": sku, "quantity": 1}]}));
+        async move {
+            let sent = Instant::now();
+            let status = request.send().await.map(|r| r.status());
+            (status, sent.elapsed())
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let elapsed = started.elapsed();
+    let mut outcome = Outcome { latencies: Vec::new(), ok: 0, rejected: 0, elapsed };
+    for (status, latency) in results {
+        outcome.latencies.push(latency);
+        match status {
+            Ok(StatusCode::CREATED) => outcome.ok += 1,
+            Ok(StatusCode::CONFLICT) => outcome.rejected += 1,
+            other => bail!("unexpected reservation answer: {other:?}"),
+        }
+    }
+    outcome.report("reservations", "409");
+    let stock: Value = admin(client.get(format!("{base}/api/v1/admin/stock/{sku}"))).send().await?.json().await?;
+    println!(
+        "reservations     {} of {} attempts reserved {} units; stock now on_hand {} reserved {} available {}",
+        outcome.ok, args.attempts, args.units, stock["on_hand"], stock["reserved"], stock["available"]
+    );
+    ensure!(
+        outcome.ok as i64 == args.units,
+        "expected exactly {} successful reservations, got {}",
+        args.units,
+        outcome.ok
+    );
+    ensure!(stock["available"] == 0 && stock["reserved"] == args.units, "stock does not add up: {stock}");
+    // Leave the shop as it was: the benchmark product goes away, its reserved units with it.
+    admin(client.delete(format!("{base}/api/v1/admin/products/{}", product["id"].as_str().unwrap_or_default())))
+        .send()
+        .await?;
+    Ok(())
+}
