@@ -10,6 +10,8 @@ use comptoir_storage::{Db, outbox};
 use crate::EventBus;
 
 const BATCH: i64 = 100;
+/// How long a woken relay waits for more commits before reading the outbox.
+const COALESCE: Duration = Duration::from_millis(2);
 /// Published events are kept this long for inspection, then pruned.
 const KEEP_PUBLISHED: Duration = Duration::from_secs(24 * 3600);
 
@@ -60,12 +62,18 @@ impl OutboxRelay {
     pub async fn run(self) {
         let signal = self.db.outbox_signal();
         let mut last_prune = Instant::now();
+        let mut last_gauge = Instant::now() - Duration::from_secs(1);
         loop {
             if let Err(e) = self.relay_pending().await {
                 tracing::warn!(module = self.db.module(), error = %e, "outbox relay failed; will retry");
             }
-            if let Ok((backlog, _)) = outbox::backlog(&self.db).await {
-                metrics::gauge!("comptoir_outbox_backlog", "module" => self.db.module()).set(backlog as f64);
+            // Housekeeping at most once a second, not on every wake: busy modules wake the relay
+            // on every commit.
+            if last_gauge.elapsed() >= Duration::from_secs(1) {
+                last_gauge = Instant::now();
+                if let Ok((backlog, _)) = outbox::backlog(&self.db).await {
+                    metrics::gauge!("comptoir_outbox_backlog", "module" => self.db.module()).set(backlog as f64);
+                }
             }
             if last_prune.elapsed() > Duration::from_secs(3600) {
                 last_prune = Instant::now();
@@ -74,7 +82,11 @@ impl OutboxRelay {
                 }
             }
             tokio::select! {
-                _ = signal.notified() => {}
+                _ = signal.notified() => {
+                    // Let the commits of a busy moment gather, so that one round relays them all
+                    // and marks them published in one write instead of one write each.
+                    tokio::time::sleep(COALESCE).await;
+                }
                 _ = tokio::time::sleep(self.poll_every) => {}
             }
         }

@@ -8,3 +8,4 @@ mod cart;
 mod catalog;
 mod inventory;
 mod platform;
+mod robustness;
