@@ -21,7 +21,8 @@ fn hostile_bodies() -> Vec<Option<Value>> {
     ]
 }
 
-const PATH_VALUES: &[&str] = &["00000000-0000-0000-0000-000000000000", "not-an-id", "%F0%9F%92%A5", "..%2F..%2Fetc", "' OR 1=1 --"];
+const PATH_VALUES: &[&str] =
+    &["00000000-0000-0000-0000-000000000000", "not-an-id", "%F0%9F%92%A5", "..%2F..%2Fetc", "' OR 1=1 --"];
 
 #[tokio::test]
 async fn no_operation_answers_500_to_hostile_input() {
@@ -51,8 +52,12 @@ async fn no_operation_answers_500_to_hostile_input() {
     }
     assert!(calls > 1000, "only {calls} calls made");
     // And the hostile queries on list endpoints.
-    for query in ["page=-1", "page=99999999999", "per_page=abc", "category=%00", "q=%25%25%25", "seller_id=nope", "tier=gold"] {
-        for path in ["/api/v1/products", "/api/v1/admin/products", "/api/v1/admin/customers", "/api/v1/admin/stock-movements"] {
+    for query in
+        ["page=-1", "page=99999999999", "per_page=abc", "category=%00", "q=%25%25%25", "seller_id=nope", "tier=gold"]
+    {
+        for path in
+            ["/api/v1/products", "/api/v1/admin/products", "/api/v1/admin/customers", "/api/v1/admin/stock-movements"]
+        {
             let reply = t.get(&format!("{path}?{query}"), Some(&admin)).await;
             assert!(reply.status.as_u16() < 500, "{path}?{query} answered {}: {}", reply.status, reply.body);
         }
