@@ -115,6 +115,9 @@ impl Default for LogConfig {
     }
 }
 
+/// `COMPTOIR_*` variables that feed command-line arguments, not the configuration.
+const COMMAND_LINE_VARIABLES: &[&str] = &["config", "admin_password"];
+
 impl Config {
     /// Loads defaults, then `file` (or `comptoir.toml` if present), then the environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
@@ -128,7 +131,7 @@ impl Config {
             None => {}
         }
         let config: Config = figment
-            .merge(Env::prefixed("COMPTOIR_").split("__").ignore(&["config"]))
+            .merge(Env::prefixed("COMPTOIR_").split("__").ignore(COMMAND_LINE_VARIABLES))
             .extract()
             .context("invalid configuration")?;
         anyhow::ensure!(
@@ -184,6 +187,16 @@ mod tests {
             assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
             assert_eq!(config.http.addr.port(), 9999);
             assert_eq!(config.events.retry_delays_ms, vec![1000, 5000, 30000]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn command_line_variables_are_not_configuration() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("COMPTOIR_ADMIN_PASSWORD", "a-long-password");
+            jail.set_env("COMPTOIR_CONFIG", "elsewhere.toml");
+            Config::load(None).map_err(|e| e.to_string())?;
             Ok(())
         });
     }
