@@ -110,3 +110,14 @@ pub fn router(state: ApiState) -> Router {
         .layer(middleware::from_fn(context::correlation))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The whole public contract in one reviewed file: any change to a route, a schema or a
+    /// status shows up as a diff of `src/snapshots/`. Accept intended changes with
+    /// `INSTA_UPDATE=always cargo test -p comptoir-api` (or `cargo insta review`).
+    #[test]
+    fn the_openapi_document_is_reviewed() {
+        insta::assert_json_snapshot!("openapi", super::openapi());
+    }
+}
