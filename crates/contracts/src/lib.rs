@@ -5,9 +5,15 @@
 //! implementation (the module itself) and, in distributed mode, a remote one; callers hold an
 //! `Arc<dyn Port>` and cannot tell which.
 
+pub mod address;
+pub mod billing;
 pub mod cart;
 pub mod catalog;
 pub mod identity;
 pub mod inventory;
+pub mod notification;
+pub mod ordering;
+pub mod payment;
+pub mod shipping;
 
 pub use comptoir_kernel as kernel;

@@ -5,6 +5,7 @@
 //! It does no I/O, so every crate can depend on it and it compiles in seconds.
 
 pub mod context;
+pub mod country;
 pub mod error;
 pub mod event;
 pub mod id;

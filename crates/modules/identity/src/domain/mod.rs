@@ -1,7 +1,6 @@
 //! The rules of identity, free of I/O: the kinds of account, the password policy, and the parsing
 //! of every input into values known to be valid. A parse reports every bad field at once.
 
-mod country;
 
 use chrono::TimeDelta;
 use comptoir_contracts::identity::{
@@ -11,7 +10,7 @@ use comptoir_kernel::time::Timestamp;
 use comptoir_kernel::{Error, FieldError, Result, validate};
 use serde::{Deserialize, Serialize};
 
-pub use country::is_iso_alpha2;
+pub use comptoir_kernel::country::is_iso_alpha2;
 
 pub const PASSWORD_MIN_CHARS: usize = 10;
 pub const PASSWORD_MAX_CHARS: usize = 128;
