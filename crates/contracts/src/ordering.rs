@@ -3,14 +3,16 @@
 //! and issues the invoice from it, shipping creates the shipment, notification writes to the
 //! customer; none of them asks ordering anything.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use comptoir_kernel::{Currency, Money};
+use comptoir_kernel::{Currency, Money, Page, PageRequest, RequestContext, Result};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::address::PostalAddress;
+use crate::payment::PaymentMethodInput;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -88,6 +90,170 @@ impl OrderSnapshot {
     }
 }
 
+/// One step of an order's life, with what caused it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OrderTransition {
+    pub from: Option<OrderStatus>,
+    pub to: OrderStatus,
+    /// `checkout`, `stock reserved`, `payment captured`, `payment declined: insufficient funds`,
+    /// `cancelled by the customer`, `shipment shipped`, ...
+    pub cause: String,
+    /// `customer:<id>`, `staff:<id>`, `system`.
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Order {
+    pub id: Uuid,
+    pub number: String,
+    pub customer_id: Option<Uuid>,
+    pub email: String,
+    pub channel: String,
+    pub currency: Currency,
+    pub status: OrderStatus,
+    pub prices_include_tax: bool,
+    pub lines: Vec<OrderLine>,
+    pub shipping: ShippingChoice,
+    pub shipping_address: PostalAddress,
+    pub billing_address: PostalAddress,
+    pub totals: OrderTotals,
+    /// Refunded so far, tax included.
+    pub refunded: Money,
+    pub reservation_id: Option<Uuid>,
+    pub payment_id: Option<Uuid>,
+    pub cancellation_reason: Option<String>,
+    pub timeline: Vec<OrderTransition>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    /// The customer's cart to order.
+    pub cart_id: Uuid,
+    pub shipping_address: PostalAddress,
+    /// The shipping address when absent.
+    #[serde(default)]
+    pub billing_address: Option<PostalAddress>,
+    /// A shipping method code from the quotes (`standard`).
+    pub shipping_method: String,
+    pub payment: PaymentMethodInput,
+}
+
+/// A checkout as the saga receives it: who, under which idempotency key, what.
+#[derive(Debug, Clone)]
+pub struct Checkout {
+    pub customer_id: Uuid,
+    pub email: String,
+    /// The same key returns the first order: never two orders, never two charges.
+    pub idempotency_key: String,
+    pub request: CheckoutRequest,
+}
+
+/// Who is reading or changing an order.
+#[derive(Debug, Clone, Copy)]
+pub enum OrderAccess {
+    /// Only their own orders; others are 404.
+    Customer(Uuid),
+    Staff,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderFilter {
+    pub status: Option<OrderStatus>,
+    pub customer_id: Option<Uuid>,
+    pub channel: Option<String>,
+    /// Orders placed at or after (RFC 3339).
+    pub placed_from: Option<DateTime<Utc>>,
+    /// Orders placed before (RFC 3339).
+    pub placed_to: Option<DateTime<Utc>>,
+    /// Part of the order number or the email.
+    pub q: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnLineInput {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundInput {
+    /// Minor units, tax included; the whole remaining amount when absent.
+    #[serde(default)]
+    pub amount: Option<i64>,
+    /// Units that go back on the shelf; none when absent (damaged goods, goods never returned).
+    #[serde(default)]
+    pub restock: Vec<ReturnLineInput>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelInput {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnInput {
+    pub lines: Vec<ReturnLineInput>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnStatus {
+    Requested,
+    Received,
+    Refunded,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReturnLine {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OrderReturn {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub status: ReturnStatus,
+    pub lines: Vec<ReturnLine>,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait OrderingPort: Send + Sync {
+    /// The checkout saga: place the order (pending), reserve stock, take payment, confirm.
+    /// Insufficient stock → the order is cancelled, nothing charged, 409 `insufficient-stock`.
+    /// Payment declined → the reservation is released, the order cancelled, 402 with the reason.
+    async fn checkout(&self, ctx: &RequestContext, checkout: Checkout) -> Result<Order>;
+    async fn get_order(&self, ctx: &RequestContext, id: Uuid, access: OrderAccess) -> Result<Order>;
+    /// A customer's orders, newest first.
+    async fn customer_orders(&self, ctx: &RequestContext, customer_id: Uuid, page: PageRequest) -> Result<Page<Order>>;
+    /// Staff search, newest first.
+    async fn search_orders(&self, ctx: &RequestContext, filter: OrderFilter, page: PageRequest) -> Result<Page<Order>>;
+    /// Before shipping only: a customer their own order, staff any. Refunds a captured payment.
+    async fn cancel(&self, ctx: &RequestContext, id: Uuid, access: OrderAccess, input: CancelInput) -> Result<Order>;
+    /// Staff: refund part or all of what was captured, putting back the units they choose.
+    async fn refund(&self, ctx: &RequestContext, id: Uuid, input: RefundInput) -> Result<Order>;
+    async fn request_return(&self, ctx: &RequestContext, id: Uuid, access: OrderAccess, input: ReturnInput) -> Result<OrderReturn>;
+    /// Staff: the returned goods arrived.
+    async fn receive_return(&self, ctx: &RequestContext, return_id: Uuid) -> Result<OrderReturn>;
+    async fn returns_for_order(&self, ctx: &RequestContext, id: Uuid, access: OrderAccess) -> Result<Vec<OrderReturn>>;
+}
+
 /// Event types and payloads published by ordering (source `ordering`).
 pub mod events {
     use super::*;
@@ -109,6 +275,8 @@ pub mod events {
     #[derive(Debug, Clone, Serialize, Deserialize)]
     pub struct OrderPlaced {
         pub order: OrderSnapshot,
+        /// The cart the order came from; cart marks it checked out.
+        pub cart_id: Option<Uuid>,
         pub reservation_id: Option<Uuid>,
         pub payment_id: Option<Uuid>,
     }
@@ -131,7 +299,8 @@ pub mod events {
         pub email: String,
         pub amount: Money,
         /// Units to put back on the shelf, per SKU (empty when staff keep them out of stock).
-        pub restock: Vec<(String, i64)>,
+        pub restock: Vec<ReturnLine>,
+        pub reservation_id: Option<Uuid>,
         pub reason: Option<String>,
     }
 }

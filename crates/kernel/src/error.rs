@@ -32,6 +32,9 @@ pub enum Error {
     Forbidden(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A payment was declined; the message says why in words a customer can read.
+    #[error("{0}")]
+    PaymentDeclined(String),
     /// A dependency (database, remote service) cannot answer now; the caller may retry.
     #[error("{0}")]
     Unavailable(String),
@@ -100,6 +103,7 @@ impl Error {
             Error::Unauthorized(_) => 401,
             Error::Forbidden(_) => 403,
             Error::PayloadTooLarge(_) => 413,
+            Error::PaymentDeclined(_) => 402,
             Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,
         }
@@ -115,6 +119,7 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::PayloadTooLarge(_) => "payload-too-large",
+            Error::PaymentDeclined(_) => "payment-declined",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
