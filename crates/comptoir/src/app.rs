@@ -55,7 +55,7 @@ impl App {
         let retry =
             RetryPolicy { delays: config.events.retry_delays_ms.iter().map(|ms| Duration::from_millis(*ms)).collect() };
         let bus = MemoryBus::new(retry);
-        for consumer in inventory.consumers() {
+        for consumer in inventory.consumers().into_iter().chain(cart.consumers()) {
             bus.subscribe(consumer).await?;
         }
 

@@ -34,7 +34,10 @@ impl PostalAddress {
             if v.is_empty() {
                 errors.push(FieldError { field: format!("{prefix}.{field}"), message: "must not be empty".into() });
             } else if v.chars().count() > max {
-                errors.push(FieldError { field: format!("{prefix}.{field}"), message: format!("must be at most {max} characters") });
+                errors.push(FieldError {
+                    field: format!("{prefix}.{field}"),
+                    message: format!("must be at most {max} characters"),
+                });
             }
             v
         };
@@ -53,7 +56,10 @@ impl PostalAddress {
         let (line2, region, phone) = (optional(self.line2), optional(self.region), optional(self.phone));
         for (field, value, max) in [("line2", &line2, 200), ("region", &region, 100), ("phone", &phone, 40)] {
             if value.as_ref().is_some_and(|v| v.chars().count() > max) {
-                errors.push(FieldError { field: format!("{prefix}.{field}"), message: format!("must be at most {max} characters") });
+                errors.push(FieldError {
+                    field: format!("{prefix}.{field}"),
+                    message: format!("must be at most {max} characters"),
+                });
             }
         }
         if !errors.is_empty() {

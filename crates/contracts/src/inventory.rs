@@ -84,6 +84,8 @@ pub enum MovementKind {
     Adjusted,
     /// Units leaving with a committed reservation (sold).
     Committed,
+    /// Units coming back on the shelf after a refund or a return.
+    Returned,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -68,10 +68,39 @@ pub trait NotificationPort: Send + Sync {
     /// The mailbox, newest first.
     async fn messages(&self, ctx: &RequestContext, filter: MessageFilter, page: PageRequest) -> Result<Page<Message>>;
     async fn preferences(&self, ctx: &RequestContext, customer_id: Uuid) -> Result<Preferences>;
-    async fn set_marketing_opt_out(&self, ctx: &RequestContext, customer_id: Uuid, opt_out: bool) -> Result<Preferences>;
+    async fn set_marketing_opt_out(
+        &self,
+        ctx: &RequestContext,
+        customer_id: Uuid,
+        opt_out: bool,
+    ) -> Result<Preferences>;
 }
 
-/// Event types published by notification (source `notification`).
+/// Event types and payloads published by notification (source `notification`).
 pub mod events {
+    use super::*;
+
+    /// A message reached its recipient's mailbox or the SMTP server accepted it. Suppressed and
+    /// failed messages are not sent, so they emit nothing.
     pub const MESSAGE_SENT: &str = "notification.message.sent";
+    pub const PREFERENCES_CHANGED: &str = "notification.preferences.changed";
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct MessageSent {
+        pub message_id: Uuid,
+        pub to: String,
+        pub template: String,
+        pub kind: MessageKind,
+        /// `mailbox` or `smtp`.
+        pub delivery: Delivery,
+        /// The event that caused the message.
+        pub event_id: Uuid,
+        pub customer_id: Option<Uuid>,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct PreferencesChanged {
+        pub customer_id: Uuid,
+        pub marketing_opt_out: bool,
+    }
 }

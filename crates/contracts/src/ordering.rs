@@ -248,7 +248,13 @@ pub trait OrderingPort: Send + Sync {
     async fn cancel(&self, ctx: &RequestContext, id: Uuid, access: OrderAccess, input: CancelInput) -> Result<Order>;
     /// Staff: refund part or all of what was captured, putting back the units they choose.
     async fn refund(&self, ctx: &RequestContext, id: Uuid, input: RefundInput) -> Result<Order>;
-    async fn request_return(&self, ctx: &RequestContext, id: Uuid, access: OrderAccess, input: ReturnInput) -> Result<OrderReturn>;
+    async fn request_return(
+        &self,
+        ctx: &RequestContext,
+        id: Uuid,
+        access: OrderAccess,
+        input: ReturnInput,
+    ) -> Result<OrderReturn>;
     /// Staff: the returned goods arrived.
     async fn receive_return(&self, ctx: &RequestContext, return_id: Uuid) -> Result<OrderReturn>;
     async fn returns_for_order(&self, ctx: &RequestContext, id: Uuid, access: OrderAccess) -> Result<Vec<OrderReturn>>;

@@ -4,8 +4,9 @@
 //!
 //! Prices and channels come from catalog, stock figures from inventory, both through their ports.
 //! Publishes `cart.cart.created`, `cart.cart.updated` (every line change) and `cart.cart.merged`;
-//! consumes no events.
+//! consumes `order.checkout.completed` (consumer `cart.checkouts`) to close the ordered cart.
 
+mod consumers;
 mod domain;
 mod service;
 mod store;
@@ -14,8 +15,10 @@ use std::sync::Arc;
 
 use comptoir_contracts::catalog::CatalogPort;
 use comptoir_contracts::inventory::InventoryPort;
+use comptoir_eventbus::Consumer;
 use comptoir_storage::{Db, Migrations};
 
+pub use consumers::CHECKOUTS;
 pub use domain::{MAX_LINE_QUANTITY, MAX_LINES};
 
 pub const MIGRATIONS: Migrations =
@@ -32,5 +35,10 @@ pub struct CartModule {
 impl CartModule {
     pub fn new(db: Db, catalog: Arc<dyn CatalogPort>, inventory: Arc<dyn InventoryPort>) -> Self {
         CartModule { db, catalog, inventory }
+    }
+
+    pub fn consumers(&self) -> Vec<Consumer> {
+        let checkouts = Arc::new(consumers::Checkouts { db: self.db.clone() });
+        vec![Consumer::new(CHECKOUTS, &["order.checkout.completed"], self.db.clone(), checkouts)]
     }
 }

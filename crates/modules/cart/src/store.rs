@@ -133,6 +133,17 @@ pub async fn mark_merged(conn: &mut AnyConnection, cart_id: Uuid, into: Uuid, at
     Ok(())
 }
 
+/// An active cart became an order; `false` if it was not active (already checked out).
+pub async fn mark_checked_out(conn: &mut AnyConnection, cart_id: Uuid, at: &Timestamp) -> Result<bool> {
+    let done = query("UPDATE carts SET status = 'checked_out', updated_at = $2 WHERE id = $1 AND status = 'active'")
+        .bind(cart_id.to_string())
+        .bind(time::to_db(at))
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
 fn cart_from_row(row: &AnyRow) -> Result<CartRecord> {
     let text = |col: &str| row.try_get::<String, _>(col).map_err(db_error);
     let optional = |col: &str| row.try_get::<Option<String>, _>(col).map_err(db_error);

@@ -581,3 +581,43 @@ async fn every_change_is_announced_in_the_outbox() {
     let after_remove: events::CartChanged = all[3].data_as().unwrap();
     assert_eq!(after_remove.item_count, 0);
 }
+
+#[tokio::test]
+async fn a_confirmed_checkout_closes_its_cart_once() {
+    use comptoir_contracts::cart::CartStatus;
+    let s = shop().await;
+    let customer = uuid::Uuid::now_v7();
+    let cart = s.carts.create_cart(&ctx(), Some(customer), NewCart::default()).await.unwrap();
+    let access = CartAccess::Customer(customer);
+    s.carts.add_line(&ctx(), cart.id, &access, add("MUG", 1)).await.unwrap();
+
+    let completed = EventEnvelope::new(
+        &ctx(),
+        "ordering",
+        "order.checkout.completed",
+        serde_json::json!({"order": order_snapshot_json(), "cart_id": cart.id, "reservation_id": null, "payment_id": null}),
+    );
+    let consumer = s.carts.consumers().into_iter().find(|c| c.name == comptoir_cart::CHECKOUTS).unwrap();
+    consumer.handler.handle(&completed).await.unwrap();
+    consumer.handler.handle(&completed).await.unwrap();
+
+    assert_eq!(s.carts.get_cart(&ctx(), cart.id, &access).await.unwrap().status, CartStatus::CheckedOut);
+    let refused = s.carts.add_line(&ctx(), cart.id, &access, add("MUG", 1)).await.unwrap_err();
+    assert_eq!(refused.code(), "cart-not-active");
+    // The customer's next cart is a new one.
+    let next = s.carts.create_cart(&ctx(), Some(customer), NewCart::default()).await.unwrap();
+    assert_ne!(next.id, cart.id);
+}
+
+fn order_snapshot_json() -> serde_json::Value {
+    let address =
+        serde_json::json!({"name": "Ann", "line1": "1 rue", "city": "Paris", "postal_code": "75001", "country": "FR"});
+    let zero = serde_json::json!({"amount": 0, "currency": "EUR"});
+    serde_json::json!({
+        "order_id": uuid::Uuid::now_v7(), "number": "CO-000001", "customer_id": null, "email": "ann@shop.test",
+        "channel": "online", "currency": "EUR", "prices_include_tax": true, "lines": [],
+        "shipping": {"method": "standard", "name": "Standard", "carrier": "Post", "net": zero, "tax": zero, "gross": zero},
+        "shipping_address": address, "billing_address": address,
+        "totals": {"net": zero, "tax": zero, "gross": zero}, "placed_at": "2026-11-22T00:00:00Z"
+    })
+}

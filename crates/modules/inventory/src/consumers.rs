@@ -42,3 +42,48 @@ impl EventHandler for CatalogSkus {
         uow.commit().await
     }
 }
+
+pub const ORDERS: &str = "inventory.orders";
+
+/// Follows orders through their life: a confirmed checkout sells the reserved units, a cancelled
+/// order gives them back, a refund puts the units staff chose back on the shelf.
+pub struct Orders {
+    pub(crate) inventory: crate::InventoryModule,
+}
+
+#[async_trait]
+impl EventHandler for Orders {
+    async fn handle(&self, event: &EventEnvelope) -> Result<()> {
+        use comptoir_contracts::inventory::InventoryPort;
+        use comptoir_contracts::ordering::events::{self as ordering, OrderCancelled, OrderPlaced, OrderRefunded};
+        let ctx = event.context();
+        match event.event_type.as_str() {
+            // Committing and releasing are idempotent by the reservation's state, so a redelivered
+            // event finds the work done and changes nothing.
+            ordering::CHECKOUT_COMPLETED => {
+                let placed: OrderPlaced = event.data_as()?;
+                if let Some(reservation) = placed.reservation_id {
+                    self.inventory.commit_reservation(&ctx, reservation).await?;
+                }
+                Ok(())
+            }
+            ordering::ORDER_CANCELLED => {
+                let cancelled: OrderCancelled = event.data_as()?;
+                match cancelled.reservation_id {
+                    // A reservation already sold is not released: the refund event restocks it.
+                    Some(reservation) => match self.inventory.release_reservation(&ctx, reservation).await {
+                        Ok(_) => Ok(()),
+                        Err(comptoir_kernel::Error::Conflict { .. }) => Ok(()),
+                        Err(other) => Err(other),
+                    },
+                    None => Ok(()),
+                }
+            }
+            ordering::ORDER_REFUNDED => {
+                let refunded: OrderRefunded = event.data_as()?;
+                self.inventory.restock(&ctx, ORDERS, event.id, &refunded).await
+            }
+            _ => Ok(()),
+        }
+    }
+}

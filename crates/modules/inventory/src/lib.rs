@@ -5,7 +5,9 @@
 //!
 //! Publishes `inventory.location.created`, `inventory.stock.changed`, `inventory.stock.low` and
 //! `inventory.reservation.created|committed|released|expired`. Consumes `product.item.*` from the
-//! catalog (consumer `inventory.catalog-skus`) to learn which SKUs exist. A background sweeper
+//! catalog (consumer `inventory.catalog-skus`) to learn which SKUs exist, and ordering's
+//! `order.checkout.completed|order.order.cancelled|order.order.refunded` (consumer
+//! `inventory.orders`) to sell reserved units, release them, or put refunded units back. A background sweeper
 //! ([`InventoryModule::run_expiry_sweeper`]) releases reservations past their expiry.
 
 mod consumers;
@@ -21,10 +23,14 @@ use comptoir_eventbus::Consumer;
 use comptoir_kernel::RequestContext;
 use comptoir_storage::{Db, Migrations};
 
-pub use consumers::CATALOG_SKUS;
+pub use consumers::{CATALOG_SKUS, ORDERS};
 
-pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "inventory", include_str!("../migrations/sqlite/0001_inventory.sql"))] };
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &[
+        (1, "inventory", include_str!("../migrations/sqlite/0001_inventory.sql")),
+        (2, "returned movements", include_str!("../migrations/sqlite/0002_returned_movements.sql")),
+    ],
+};
 
 /// The inventory module; cheap to clone.
 #[derive(Clone)]
@@ -39,8 +45,17 @@ impl InventoryModule {
 
     /// The event consumers to subscribe on the bus.
     pub fn consumers(&self) -> Vec<Consumer> {
-        let handler = Arc::new(consumers::CatalogSkus { db: self.db.clone() });
-        vec![Consumer::new(CATALOG_SKUS, &["product.item.*"], self.db.clone(), handler)]
+        let skus = Arc::new(consumers::CatalogSkus { db: self.db.clone() });
+        let orders = Arc::new(consumers::Orders { inventory: self.clone() });
+        vec![
+            Consumer::new(CATALOG_SKUS, &["product.item.*"], self.db.clone(), skus),
+            Consumer::new(
+                ORDERS,
+                &["order.checkout.completed", "order.order.cancelled", "order.order.refunded"],
+                self.db.clone(),
+                orders,
+            ),
+        ]
     }
 
     /// Releases expired reservations every `every`, forever. A failed sweep is logged and the next

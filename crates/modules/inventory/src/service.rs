@@ -203,6 +203,49 @@ async fn require_sku(c: &mut AnyConnection, sku: &str) -> Result<Option<i64>> {
     store::sku_threshold(c, sku).await?.ok_or_else(|| Error::not_found("sku", sku))
 }
 
+impl InventoryModule {
+    /// Puts refunded units back on the shelf, once per event: each unit goes back where the
+    /// order's reservation took it from (the first location when it is unknown), with a
+    /// `returned` movement.
+    pub(crate) async fn restock(
+        &self,
+        ctx: &RequestContext,
+        consumer: &str,
+        event_id: Uuid,
+        refund: &comptoir_contracts::ordering::events::OrderRefunded,
+    ) -> Result<()> {
+        let mut uow = self.db.begin().await?;
+        if !uow.claim_inbox(consumer, event_id).await? || refund.restock.is_empty() {
+            return uow.commit().await;
+        }
+        let held = match refund.reservation_id {
+            Some(id) => store::reservation(&mut uow, id).await?.map(|r| r.lines).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let fallback = store::first_location_id(&mut uow).await?;
+        for line in refund.restock.iter().filter(|l| l.quantity > 0) {
+            let Some(location_id) =
+                held.iter().find(|h| h.sku == line.sku).map(|h| h.location_id.clone()).or_else(|| fallback.clone())
+            else {
+                return Err(Error::internal("no stock location to return units to"));
+            };
+            require_sku(&mut uow, &line.sku).await?;
+            store::add_on_hand(&mut uow, &line.sku, &location_id, line.quantity).await?;
+            let movement = NewMovement {
+                sku: &line.sku,
+                location_id: &location_id,
+                kind: MovementKind::Returned,
+                delta: line.quantity,
+                reason: refund.reason.as_deref(),
+                reference: Some(&refund.number),
+            };
+            store::insert_movement(&mut uow, movement).await?;
+            self.stock_moved(&mut uow, ctx, &line.sku, &[location_id], line.quantity).await?;
+        }
+        uow.commit().await
+    }
+}
+
 /// The id of the location with this code; an unknown code is a mistake in the request.
 async fn require_location(c: &mut AnyConnection, code: &str) -> Result<String> {
     store::location_id(c, code)

@@ -146,6 +146,14 @@ pub async fn location_id(c: &mut AnyConnection, code: &str) -> Result<Option<Str
         .map_err(db_error)
 }
 
+/// The location created first, where goods go when nothing says otherwise.
+pub async fn first_location_id(c: &mut AnyConnection) -> Result<Option<String>> {
+    query_scalar::<_, String>("SELECT id FROM locations ORDER BY created_at, id LIMIT 1")
+        .fetch_optional(c)
+        .await
+        .map_err(db_error)
+}
+
 pub async fn list_locations(c: &mut AnyConnection, page: PageRequest) -> Result<(Vec<Location>, u64)> {
     let rows = query("SELECT id, code, name, kind, created_at FROM locations ORDER BY code LIMIT $1 OFFSET $2")
         .bind(page.limit())
@@ -326,6 +334,7 @@ fn movement_kind_to_db(kind: MovementKind) -> &'static str {
         MovementKind::Received => "received",
         MovementKind::Adjusted => "adjusted",
         MovementKind::Committed => "committed",
+        MovementKind::Returned => "returned",
     }
 }
 
@@ -334,6 +343,7 @@ fn movement_kind_from_db(value: &str) -> Result<MovementKind> {
         "received" => Ok(MovementKind::Received),
         "adjusted" => Ok(MovementKind::Adjusted),
         "committed" => Ok(MovementKind::Committed),
+        "returned" => Ok(MovementKind::Returned),
         other => Err(Error::internal(format!("unknown movement kind {other:?} in the database"))),
     }
 }

@@ -10,7 +10,7 @@ use comptoir_contracts::inventory::{
     AdjustStock, InventoryPort, LocationKind, MovementFilter, MovementKind, NewLocation, ReceiveStock,
     ReservationLineInput, ReservationStatus, ReserveStock,
 };
-use comptoir_inventory::{CATALOG_SKUS, InventoryModule, MIGRATIONS};
+use comptoir_inventory::{CATALOG_SKUS, InventoryModule, MIGRATIONS, ORDERS};
 use comptoir_kernel::{Error, EventEnvelope, PageRequest, RequestContext, time};
 use comptoir_storage::{Db, outbox, query, query_scalar};
 use uuid::Uuid;
@@ -47,9 +47,11 @@ fn product_event(event_type: &str, product_id: Uuid, name: &str, skus: &[&str]) 
 
 impl Shop {
     async fn deliver(&self, event: &EventEnvelope) {
-        let consumers = self.inventory.consumers();
-        assert_eq!(consumers.len(), 1);
-        consumers[0].handler.handle(event).await.unwrap();
+        self.consumer(CATALOG_SKUS).handler.handle(event).await.unwrap();
+    }
+
+    fn consumer(&self, name: &str) -> comptoir_eventbus::Consumer {
+        self.inventory.consumers().into_iter().find(|c| c.name == name).expect("consumer exists")
     }
 
     /// The catalog announces a product with these SKUs.
@@ -558,4 +560,110 @@ async fn concurrent_reserves_and_releases_keep_the_books_straight() {
     .await
     .unwrap();
     assert_eq!(held, reserved, "the stock levels agree with the active reservations");
+}
+
+mod orders {
+    use comptoir_contracts::address::PostalAddress;
+    use comptoir_contracts::ordering::events::{self as ordering, OrderCancelled, OrderPlaced, OrderRefunded};
+    use comptoir_contracts::ordering::{OrderSnapshot, OrderTotals, ReturnLine, ShippingChoice};
+    use comptoir_kernel::{Currency, Money};
+
+    use super::*;
+
+    fn snapshot(order_id: Uuid) -> OrderSnapshot {
+        let zero = Money::zero(Currency::EUR);
+        let address = PostalAddress {
+            name: "Ann".into(),
+            line1: "1 rue".into(),
+            line2: None,
+            city: "Paris".into(),
+            postal_code: "75001".into(),
+            region: None,
+            country: "FR".into(),
+            phone: None,
+        };
+        OrderSnapshot {
+            order_id,
+            number: "CO-000001".into(),
+            customer_id: None,
+            email: "ann@shop.test".into(),
+            channel: "online".into(),
+            currency: Currency::EUR,
+            prices_include_tax: true,
+            lines: vec![],
+            shipping: ShippingChoice {
+                method: "standard".into(),
+                name: "Standard".into(),
+                carrier: "Post".into(),
+                net: zero,
+                tax: zero,
+                gross: zero,
+            },
+            shipping_address: address.clone(),
+            billing_address: address,
+            totals: OrderTotals { net: zero, tax: zero, gross: zero },
+            placed_at: time::now(),
+        }
+    }
+
+    async fn order_event(shop: &Shop, event_type: &str, data: impl serde::Serialize) {
+        let event = EventEnvelope::new(&ctx(), "ordering", event_type, data);
+        let orders = shop.consumer(ORDERS);
+        orders.handler.handle(&event).await.unwrap();
+        // Redelivered: no second effect.
+        orders.handler.handle(&event).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_confirmed_checkout_sells_a_cancelled_order_releases_a_refund_restocks() {
+        let shop = open().await;
+        shop.announce(&["TEE-M"]).await;
+        shop.location("paris").await;
+        shop.location("lyon").await;
+        shop.receive("TEE-M", "lyon", 5).await;
+
+        let sold = shop.reserve("order-1", &[("TEE-M", 2)]).await.unwrap();
+        let placed = OrderPlaced {
+            order: snapshot(Uuid::now_v7()),
+            cart_id: None,
+            reservation_id: Some(sold.id),
+            payment_id: None,
+        };
+        order_event(&shop, ordering::CHECKOUT_COMPLETED, &placed).await;
+        assert_eq!(shop.totals("TEE-M").await, (3, 0, 3));
+
+        let dropped = shop.reserve("order-2", &[("TEE-M", 1)]).await.unwrap();
+        let cancelled = OrderCancelled {
+            order_id: Uuid::now_v7(),
+            number: "CO-000002".into(),
+            email: "ann@shop.test".into(),
+            customer_id: None,
+            reason: "payment declined".into(),
+            reservation_id: Some(dropped.id),
+        };
+        order_event(&shop, ordering::ORDER_CANCELLED, &cancelled).await;
+        assert_eq!(shop.totals("TEE-M").await, (3, 0, 3));
+        // Cancelling an order whose units were already sold leaves them sold: the refund restocks.
+        let cancelled_after_sale = OrderCancelled { reservation_id: Some(sold.id), ..cancelled };
+        order_event(&shop, ordering::ORDER_CANCELLED, &cancelled_after_sale).await;
+        assert_eq!(shop.totals("TEE-M").await, (3, 0, 3));
+
+        let refunded = OrderRefunded {
+            order_id: placed.order.order_id,
+            number: "CO-000001".into(),
+            email: "ann@shop.test".into(),
+            amount: Money::new(1000, Currency::EUR),
+            restock: vec![ReturnLine { sku: "TEE-M".into(), quantity: 1 }],
+            reservation_id: Some(sold.id),
+            reason: Some("changed mind".into()),
+        };
+        order_event(&shop, ordering::ORDER_REFUNDED, &refunded).await;
+        assert_eq!(shop.totals("TEE-M").await, (4, 0, 4), "one unit back, once, where it was sold from");
+        let stock = shop.inventory.stock(&ctx(), "TEE-M").await.unwrap();
+        assert_eq!(stock.levels.iter().find(|l| l.location == "lyon").unwrap().on_hand, 4);
+        let filter = MovementFilter { sku: Some("TEE-M".into()), location: None };
+        let movements = shop.inventory.movements(&ctx(), filter, PageRequest::default()).await.unwrap();
+        assert_eq!(movements.items[0].kind, MovementKind::Returned);
+        assert_eq!(movements.items[0].reference.as_deref(), Some("CO-000001"));
+    }
 }
