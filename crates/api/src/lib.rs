@@ -28,17 +28,21 @@ pub use state::{ApiSettings, ApiState, DbProbe, Probe};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Comptoir API", description = "The commerce backbone: identity, catalog, inventory and cart."),
+    info(title = "Comptoir API", description = "The commerce backbone: identity, catalog, inventory, cart, checkout, payment, billing, shipping and notification."),
     modifiers(&SecuritySchemes),
     tags(
         (name = "auth", description = "Registration, login, tokens"),
         (name = "account", description = "The logged-in customer's profile and addresses"),
         (name = "catalog", description = "Public catalog: published products, categories, collections"),
         (name = "cart", description = "Anonymous and customer carts"),
+        (name = "checkout", description = "Shipping quotes and the checkout saga"),
         (name = "admin: customers", description = "Staff: customers, staff accounts, sellers, API keys"),
         (name = "admin: catalog", description = "Staff: products, variants, prices, categories, collections"),
         (name = "admin: inventory", description = "Staff: locations, stock, movements, reservations"),
+        (name = "admin: orders", description = "Staff: orders, refunds, returns, payments, invoices, shipments"),
+        (name = "admin: fulfilment", description = "Staff: tax rules, invoices, shipping zones and methods, tracking, the mailbox"),
         (name = "admin: operations", description = "Staff: dead-lettered events"),
+        (name = "webhooks", description = "Signed callbacks from payment providers and carriers"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -68,6 +72,10 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .merge(routes::admin_catalog::routes())
         .merge(routes::admin_inventory::routes())
         .merge(routes::admin_operations::routes())
+        .merge(routes::orders::routes())
+        .merge(routes::admin_orders::routes())
+        .merge(routes::admin_fulfilment::routes())
+        .merge(routes::webhooks::routes())
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.

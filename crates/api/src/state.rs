@@ -1,10 +1,15 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use comptoir_contracts::billing::BillingPort;
 use comptoir_contracts::cart::CartPort;
 use comptoir_contracts::catalog::CatalogPort;
 use comptoir_contracts::identity::IdentityPort;
 use comptoir_contracts::inventory::InventoryPort;
+use comptoir_contracts::notification::NotificationPort;
+use comptoir_contracts::ordering::OrderingPort;
+use comptoir_contracts::payment::PaymentPort;
+use comptoir_contracts::shipping::ShippingPort;
 use comptoir_eventbus::{DeadLetterOffice, EventBus};
 use comptoir_kernel::Result;
 use comptoir_storage::Db;
@@ -38,6 +43,11 @@ pub struct ApiState {
     pub catalog: Arc<dyn CatalogPort>,
     pub inventory: Arc<dyn InventoryPort>,
     pub cart: Arc<dyn CartPort>,
+    pub ordering: Arc<dyn OrderingPort>,
+    pub payment: Arc<dyn PaymentPort>,
+    pub billing: Arc<dyn BillingPort>,
+    pub shipping: Arc<dyn ShippingPort>,
+    pub notification: Arc<dyn NotificationPort>,
     pub bus: Arc<dyn EventBus>,
     pub dead_letters: DeadLetterOffice,
     pub probes: Vec<Arc<dyn Probe>>,

@@ -6,11 +6,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use comptoir_api::{ApiSettings, ApiState, DbProbe, IdempotencyStore, Probe};
+use comptoir_billing::{BillingConfig, BillingModule};
 use comptoir_cart::CartModule;
 use comptoir_catalog::CatalogModule;
+use comptoir_contracts::address::PostalAddress;
+use comptoir_contracts::billing::Party;
 use comptoir_eventbus::{DeadLetterOffice, EventBus, MemoryBus, OutboxRelay, RetryPolicy};
 use comptoir_identity::{IdentityConfig, IdentityModule};
 use comptoir_inventory::InventoryModule;
+use comptoir_notification::{NotificationConfig, NotificationModule, SmtpConfig};
+use comptoir_ordering::{OrderingConfig, OrderingModule, OrderingPorts};
+use comptoir_payment::{PaymentConfig, PaymentModule};
+use comptoir_shipping::{ShippingConfig, ShippingModule};
 use comptoir_storage::{Db, Migrations, outbox};
 use tokio::task::JoinHandle;
 
@@ -22,6 +29,11 @@ pub struct App {
     pub catalog: Arc<CatalogModule>,
     pub inventory: Arc<InventoryModule>,
     pub cart: Arc<CartModule>,
+    pub payment: Arc<PaymentModule>,
+    pub billing: Arc<BillingModule>,
+    pub shipping: Arc<ShippingModule>,
+    pub notification: Arc<NotificationModule>,
+    pub ordering: Arc<OrderingModule>,
     pub bus: MemoryBus,
     /// Every module database, the API's own included.
     pub databases: Vec<Db>,
@@ -37,6 +49,11 @@ impl App {
         let catalog_db = open(&config, "catalog", &comptoir_catalog::MIGRATIONS).await?;
         let inventory_db = open(&config, "inventory", &comptoir_inventory::MIGRATIONS).await?;
         let cart_db = open(&config, "cart", &comptoir_cart::MIGRATIONS).await?;
+        let payment_db = open(&config, "payment", &comptoir_payment::MIGRATIONS).await?;
+        let billing_db = open(&config, "billing", &comptoir_billing::MIGRATIONS).await?;
+        let shipping_db = open(&config, "shipping", &comptoir_shipping::MIGRATIONS).await?;
+        let notification_db = open(&config, "notification", &comptoir_notification::MIGRATIONS).await?;
+        let ordering_db = open(&config, "ordering", &comptoir_ordering::MIGRATIONS).await?;
         let api_db = open(&config, "api", &comptoir_api::IDEMPOTENCY_MIGRATIONS).await?;
 
         let identity = Arc::new(IdentityModule::new(
@@ -51,11 +68,44 @@ impl App {
         let catalog = Arc::new(CatalogModule::new(catalog_db.clone(), identity.clone()));
         let inventory = Arc::new(InventoryModule::new(inventory_db.clone()));
         let cart = Arc::new(CartModule::new(cart_db.clone(), catalog.clone(), inventory.clone()));
+        let payment = Arc::new(PaymentModule::new(
+            payment_db.clone(),
+            PaymentConfig { webhook_secret: config.secret("payment-webhook.secret", &config.payment.webhook_secret)? },
+        ));
+        let billing = Arc::new(BillingModule::new(billing_db.clone(), BillingConfig { seller: shop_party(&config) }));
+        let shipping = Arc::new(ShippingModule::new(
+            shipping_db.clone(),
+            ShippingConfig {
+                webhook_secret: config.secret("carrier-webhook.secret", &config.shipping.webhook_secret)?,
+                ship_from: shop_address(&config),
+            },
+        ));
+        let notification = Arc::new(NotificationModule::new(notification_db.clone(), notification_config(&config)));
+        let ordering = Arc::new(OrderingModule::new(
+            ordering_db.clone(),
+            OrderingPorts {
+                cart: cart.clone(),
+                catalog: catalog.clone(),
+                inventory: inventory.clone(),
+                payment: payment.clone(),
+                billing: billing.clone(),
+                shipping: shipping.clone(),
+            },
+            OrderingConfig { reservation_ttl: Duration::from_secs(config.ordering.reservation_ttl_secs) },
+        ));
 
         let retry =
             RetryPolicy { delays: config.events.retry_delays_ms.iter().map(|ms| Duration::from_millis(*ms)).collect() };
         let bus = MemoryBus::new(retry);
-        for consumer in inventory.consumers().into_iter().chain(cart.consumers()) {
+        let consumers = [
+            inventory.consumers(),
+            cart.consumers(),
+            billing.consumers(),
+            shipping.consumers(),
+            notification.consumers(),
+            ordering.consumers(),
+        ];
+        for consumer in consumers.into_iter().flatten() {
             bus.subscribe(consumer).await?;
         }
 
@@ -65,8 +115,24 @@ impl App {
             catalog,
             inventory,
             cart,
+            payment,
+            billing,
+            shipping,
+            notification,
+            ordering,
             bus,
-            databases: vec![identity_db, catalog_db, inventory_db, cart_db, api_db.clone()],
+            databases: vec![
+                identity_db,
+                catalog_db,
+                inventory_db,
+                cart_db,
+                payment_db,
+                billing_db,
+                shipping_db,
+                notification_db,
+                ordering_db,
+                api_db.clone(),
+            ],
             api_db,
             background: Vec::new(),
         })
@@ -80,6 +146,7 @@ impl App {
         }
         let sweep = Duration::from_secs(self.config.inventory.reservation_sweep_secs.max(1));
         self.background.push(tokio::spawn(self.inventory.as_ref().clone().run_expiry_sweeper(sweep)));
+        self.background.push(tokio::spawn(self.ordering.as_ref().clone().run_stale_checkout_sweeper(sweep)));
     }
 
     pub fn dead_letter_office(&self) -> DeadLetterOffice {
@@ -94,6 +161,11 @@ impl App {
             catalog: self.catalog.clone(),
             inventory: self.inventory.clone(),
             cart: self.cart.clone(),
+            ordering: self.ordering.clone(),
+            payment: self.payment.clone(),
+            billing: self.billing.clone(),
+            shipping: self.shipping.clone(),
+            notification: self.notification.clone(),
             bus: Arc::new(self.bus.clone()),
             dead_letters: self.dead_letter_office(),
             probes,
@@ -147,4 +219,42 @@ async fn open(config: &Config, module: &'static str, migrations: &Migrations) ->
     .with_context(|| format!("opening the {module} database"))?;
     db.migrate(migrations).await.with_context(|| format!("migrating the {module} database"))?;
     Ok(db)
+}
+
+fn shop_address(config: &Config) -> PostalAddress {
+    let shop = &config.shop;
+    PostalAddress {
+        name: shop.name.clone(),
+        line1: shop.address_line1.clone(),
+        line2: None,
+        city: shop.city.clone(),
+        postal_code: shop.postal_code.clone(),
+        region: None,
+        country: shop.country.clone(),
+        phone: None,
+    }
+}
+
+fn shop_party(config: &Config) -> Party {
+    Party {
+        name: config.shop.name.clone(),
+        email: Some(config.shop.email.clone()),
+        address: Some(shop_address(config)),
+    }
+}
+
+fn notification_config(config: &Config) -> NotificationConfig {
+    let n = &config.notification;
+    let optional = |s: &String| (!s.is_empty()).then(|| s.clone());
+    NotificationConfig {
+        shop_name: config.shop.name.clone(),
+        from: n.from.clone(),
+        merchant_email: n.merchant_email.clone(),
+        smtp: optional(&n.smtp_host).map(|host| SmtpConfig {
+            host,
+            port: n.smtp_port,
+            username: optional(&n.smtp_username),
+            password: optional(&n.smtp_password),
+        }),
+    }
 }

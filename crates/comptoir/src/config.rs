@@ -19,6 +19,11 @@ pub struct Config {
     pub auth: AuthConfig,
     pub events: EventsConfig,
     pub inventory: InventoryConfig,
+    pub ordering: OrderingConfig,
+    pub shop: ShopConfig,
+    pub payment: WebhookConfig,
+    pub shipping: WebhookConfig,
+    pub notification: NotificationConfig,
     pub log: LogConfig,
     /// Per-module database URLs overriding the embedded default (`catalog = "sqlite:///var/lib/catalog.sqlite"`).
     pub databases: BTreeMap<String, String>,
@@ -60,6 +65,48 @@ pub struct InventoryConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct OrderingConfig {
+    /// How long stock stays reserved for a checkout that has not been paid.
+    pub reservation_ttl_secs: u64,
+}
+
+/// Who sells: printed on invoices and labels, signing messages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShopConfig {
+    pub name: String,
+    pub email: String,
+    pub address_line1: String,
+    pub postal_code: String,
+    pub city: String,
+    pub country: String,
+}
+
+/// A provider's signed webhooks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// HMAC key of the `Comptoir-Signature` header. Empty: generated on first start and kept in
+    /// the data directory.
+    pub webhook_secret: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationConfig {
+    /// The sender of every message.
+    pub from: String,
+    /// Receives merchant alerts (low stock).
+    pub merchant_email: String,
+    /// SMTP server; empty host: messages stay in the mailbox only.
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_username: String,
+    pub smtp_password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `auto` (text in a terminal, JSON otherwise), `json` or `text`.
     pub format: String,
@@ -75,6 +122,11 @@ impl Default for Config {
             auth: AuthConfig::default(),
             events: EventsConfig::default(),
             inventory: InventoryConfig::default(),
+            ordering: OrderingConfig::default(),
+            shop: ShopConfig::default(),
+            payment: WebhookConfig::default(),
+            shipping: WebhookConfig::default(),
+            notification: NotificationConfig::default(),
             log: LogConfig::default(),
             databases: BTreeMap::new(),
         }
@@ -106,6 +158,38 @@ impl Default for EventsConfig {
 impl Default for InventoryConfig {
     fn default() -> Self {
         InventoryConfig { reservation_sweep_secs: 30 }
+    }
+}
+
+impl Default for OrderingConfig {
+    fn default() -> Self {
+        OrderingConfig { reservation_ttl_secs: 900 }
+    }
+}
+
+impl Default for ShopConfig {
+    fn default() -> Self {
+        ShopConfig {
+            name: "Comptoir Demo Shop".into(),
+            email: "shop@comptoir.test".into(),
+            address_line1: "1 rue du Commerce".into(),
+            postal_code: "75015".into(),
+            city: "Paris".into(),
+            country: "FR".into(),
+        }
+    }
+}
+
+impl Default for NotificationConfig {
+    fn default() -> Self {
+        NotificationConfig {
+            from: "shop@comptoir.test".into(),
+            merchant_email: "merchant@comptoir.test".into(),
+            smtp_host: String::new(),
+            smtp_port: 25,
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+        }
     }
 }
 
@@ -144,11 +228,20 @@ impl Config {
 
     /// The JWT secret: configured, or generated once and kept beside the data.
     pub fn jwt_secret(&self) -> anyhow::Result<String> {
-        if !self.auth.jwt_secret.is_empty() {
-            anyhow::ensure!(self.auth.jwt_secret.len() >= 32, "auth.jwt_secret must be at least 32 characters");
-            return Ok(self.auth.jwt_secret.clone());
+        anyhow::ensure!(
+            self.auth.jwt_secret.is_empty() || self.auth.jwt_secret.len() >= 32,
+            "auth.jwt_secret must be at least 32 characters"
+        );
+        self.secret("jwt.secret", &self.auth.jwt_secret)
+    }
+
+    /// A secret from the configuration, or, when it is empty, one generated on first use and kept
+    /// in `<data_dir>/<file>` (readable by the owner only) so that restarts keep it.
+    pub fn secret(&self, file: &str, configured: &str) -> anyhow::Result<String> {
+        if !configured.is_empty() {
+            return Ok(configured.to_string());
         }
-        let path = self.data_dir.join("jwt.secret");
+        let path = self.data_dir.join(file);
         if let Ok(existing) = std::fs::read_to_string(&path) {
             return Ok(existing.trim().to_string());
         }

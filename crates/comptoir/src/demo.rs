@@ -1,16 +1,19 @@
 //! The demo shop: a category tree, a few hundred products with variants priced in both channels,
-//! stock in a warehouse and a store, two collections, a demo customer and a staff admin. Generated
+//! stock in a warehouse and a store, two collections, VAT rules, a European shipping zone with two
+//! methods, a demo customer and a staff admin. Generated
 //! deterministically through the modules' ports, exactly as an operator or integration would.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use comptoir_contracts::billing::{BillingPort, NewTaxRule};
 use comptoir_contracts::catalog::{
     CatalogPort, NewCategory, NewCollection, NewProduct, NewVariant, PriceInput, ProductFilter, Visibility,
 };
 use comptoir_contracts::identity::{IdentityPort, NewSeller, NewStaff, RegisterCustomer, Role};
 use comptoir_contracts::inventory::{InventoryPort, LocationKind, NewLocation, ReceiveStock};
+use comptoir_contracts::shipping::{NewShippingMethod, NewZone, Rate, ShippingPort, WeightBracket};
 use comptoir_kernel::{Currency, PageRequest, RequestContext};
 use uuid::Uuid;
 
@@ -209,6 +212,7 @@ pub async fn load(app: &App, products: usize) -> anyhow::Result<()> {
         app.inventory.create_location(&ctx, NewLocation { code: code.into(), name: name.into(), kind }).await?;
     }
 
+    create_taxes_and_shipping(app, &ctx).await?;
     let categories = create_categories(app, &ctx).await?;
     let mut product_ids = Vec::with_capacity(products);
     let mut skus = Vec::new();
@@ -281,6 +285,63 @@ async fn receive(app: &App, ctx: &RequestContext, sku: &str, location: &str, qua
         )
         .await
         .with_context(|| format!("stocking {sku} at {location}"))?;
+    Ok(())
+}
+
+/// VAT for the countries the demo ships to, a European zone, and two ways to ship there.
+async fn create_taxes_and_shipping(app: &App, ctx: &RequestContext) -> anyhow::Result<()> {
+    let vat = [
+        ("FR", "0.20", "TVA 20%"),
+        ("DE", "0.19", "MwSt 19%"),
+        ("BE", "0.21", "BTW 21%"),
+        ("ES", "0.21", "IVA 21%"),
+        ("IT", "0.22", "IVA 22%"),
+        ("NL", "0.21", "BTW 21%"),
+    ];
+    for (country, rate, label) in vat {
+        let rate = rate.parse().context("demo VAT rate")?;
+        app.billing
+            .create_tax_rule(ctx, NewTaxRule { country: country.into(), region: None, rate, label: label.into() })
+            .await?;
+    }
+    let countries = ["FR", "DE", "BE", "ES", "IT", "NL", "LU", "AT", "PT", "IE"];
+    let zone = app
+        .shipping
+        .create_zone(ctx, NewZone { name: "Europe".into(), countries: countries.map(String::from).to_vec() })
+        .await?;
+    app.shipping
+        .create_method(
+            ctx,
+            NewShippingMethod {
+                code: "standard".into(),
+                name: "Standard delivery".into(),
+                carrier: "La Poste".into(),
+                zone_id: zone.id,
+                currency: Currency::EUR,
+                rate: Rate::Flat { amount: 490 },
+                free_above: Some(5000),
+                delivery_days: Some(3),
+            },
+        )
+        .await?;
+    let brackets = [(1_000, 990), (5_000, 1_490), (20_000, 2_490)]
+        .map(|(up_to_grams, amount)| WeightBracket { up_to_grams, amount })
+        .to_vec();
+    app.shipping
+        .create_method(
+            ctx,
+            NewShippingMethod {
+                code: "express".into(),
+                name: "Express delivery".into(),
+                carrier: "Chronopost".into(),
+                zone_id: zone.id,
+                currency: Currency::EUR,
+                rate: Rate::WeightBased { brackets },
+                free_above: None,
+                delivery_days: Some(1),
+            },
+        )
+        .await?;
     Ok(())
 }
 

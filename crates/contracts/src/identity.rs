@@ -33,6 +33,20 @@ pub enum Permission {
     ApiKeysManage,
     #[serde(rename = "events:manage")]
     EventsManage,
+    #[serde(rename = "orders:read")]
+    OrdersRead,
+    /// Cancel, refund, receive returns.
+    #[serde(rename = "orders:write")]
+    OrdersWrite,
+    /// Tax rules and channel tax modes.
+    #[serde(rename = "billing:manage")]
+    BillingManage,
+    /// Zones, methods, tracking.
+    #[serde(rename = "shipping:manage")]
+    ShippingManage,
+    /// The notification mailbox.
+    #[serde(rename = "messages:read")]
+    MessagesRead,
 }
 
 impl Permission {
@@ -48,6 +62,11 @@ impl Permission {
         Permission::SellersManage,
         Permission::ApiKeysManage,
         Permission::EventsManage,
+        Permission::OrdersRead,
+        Permission::OrdersWrite,
+        Permission::BillingManage,
+        Permission::ShippingManage,
+        Permission::MessagesRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +82,11 @@ impl Permission {
             Permission::SellersManage => "sellers:manage",
             Permission::ApiKeysManage => "apikeys:manage",
             Permission::EventsManage => "events:manage",
+            Permission::OrdersRead => "orders:read",
+            Permission::OrdersWrite => "orders:write",
+            Permission::BillingManage => "billing:manage",
+            Permission::ShippingManage => "shipping:manage",
+            Permission::MessagesRead => "messages:read",
         }
     }
 
@@ -101,8 +125,10 @@ impl Role {
         match self {
             Role::Admin => Permission::ALL,
             Role::CatalogManager => &[CatalogRead, CatalogWrite, InventoryRead, SellersManage],
-            Role::StockManager => &[CatalogRead, InventoryRead, InventoryWrite],
-            Role::Support => &[CatalogRead, InventoryRead, CustomersRead, CartsRead],
+            Role::StockManager => &[CatalogRead, InventoryRead, InventoryWrite, OrdersRead, ShippingManage],
+            Role::Support => {
+                &[CatalogRead, InventoryRead, CustomersRead, CartsRead, OrdersRead, OrdersWrite, MessagesRead]
+            }
         }
     }
 }

@@ -309,4 +309,29 @@ pub mod events {
         pub reservation_id: Option<Uuid>,
         pub reason: Option<String>,
     }
+
+    /// Payload of `order.order.shipped` and `order.order.delivered`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct OrderShipment {
+        pub order_id: Uuid,
+        pub number: String,
+        pub email: String,
+        pub customer_id: Option<Uuid>,
+        pub shipment_id: Uuid,
+        pub carrier: String,
+        pub tracking_number: String,
+    }
+
+    /// Payload of `order.return.requested` and `order.return.received`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct ReturnChanged {
+        pub return_id: Uuid,
+        pub order_id: Uuid,
+        pub number: String,
+        pub email: String,
+        pub customer_id: Option<Uuid>,
+        pub status: ReturnStatus,
+        pub lines: Vec<ReturnLine>,
+        pub reason: String,
+    }
 }

@@ -4,7 +4,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use comptoir_contracts::cart::Cart;
 use comptoir_contracts::identity::{Address, AddressInput, Customer};
+use comptoir_contracts::notification::Preferences;
 use comptoir_kernel::{Error, Page, PageRequest};
+use serde::Deserialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -19,6 +22,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(list_addresses, add_address))
         .routes(routes!(update_address, delete_address))
         .routes(routes!(my_cart))
+        .routes(routes!(my_preferences, set_my_preferences))
 }
 
 #[utoipa::path(get, path = "/me", tag = "account", security(("bearer" = [])),
@@ -85,4 +89,29 @@ async fn my_cart(State(state): State<ApiState>, caller: Caller) -> ApiResult<axu
     let id = caller.customer_id()?;
     let cart = state.cart.customer_cart(&caller.ctx, id).await?;
     cart.map(axum::Json).ok_or_else(|| ApiError(Error::not_found("cart", "for this customer")))
+}
+
+#[utoipa::path(get, path = "/me/preferences", tag = "account", security(("bearer" = [])),
+    responses((status = 200, body = Preferences), (status = 401, body = Problem)))]
+async fn my_preferences(State(state): State<ApiState>, caller: Caller) -> ApiResult<axum::Json<Preferences>> {
+    let id = caller.customer_id()?;
+    Ok(axum::Json(state.notification.preferences(&caller.ctx, id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PreferencesInput {
+    /// No more messages that are not about the customer's own orders or account.
+    marketing_opt_out: bool,
+}
+
+#[utoipa::path(put, path = "/me/preferences", tag = "account", security(("bearer" = [])), request_body = PreferencesInput,
+    responses((status = 200, body = Preferences), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn set_my_preferences(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Json(input): Json<PreferencesInput>,
+) -> ApiResult<axum::Json<Preferences>> {
+    let id = caller.customer_id()?;
+    Ok(axum::Json(state.notification.set_marketing_opt_out(&caller.ctx, id, input.marketing_opt_out).await?))
 }

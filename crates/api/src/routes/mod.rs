@@ -1,8 +1,12 @@
 pub mod account;
 pub mod admin_catalog;
+pub mod admin_fulfilment;
 pub mod admin_identity;
 pub mod admin_inventory;
 pub mod admin_operations;
+pub mod admin_orders;
 pub mod auth;
 pub mod carts;
 pub mod catalog;
+pub mod orders;
+pub mod webhooks;

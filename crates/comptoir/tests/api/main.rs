@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod cart;
 mod catalog;
+mod checkout;
 mod inventory;
 mod platform;
 mod robustness;

@@ -1,7 +1,6 @@
 //! The rules of identity, free of I/O: the kinds of account, the password policy, and the parsing
 //! of every input into values known to be valid. A parse reports every bad field at once.
 
-
 use chrono::TimeDelta;
 use comptoir_contracts::identity::{
     AddressInput, AddressKind, NewApiKey, NewSeller, NewStaff, Permission, RegisterCustomer, Role,
