@@ -31,7 +31,7 @@ struct Args {
     /// Concurrent reservation attempts of one unit each.
     #[arg(long, default_value_t = 1000)]
     attempts: usize,
-    #[arg(value_enum, default_values_t = [Scenario::ProductDetail, Scenario::ProductList, Scenario::AddToCart, Scenario::Reservations])]
+    #[arg(value_enum, default_values_t = [Scenario::ProductDetail, Scenario::ProductList, Scenario::AddToCart, Scenario::Reservations, Scenario::Checkout, Scenario::CheckoutHot])]
     scenarios: Vec<Scenario>,
 }
 
@@ -41,6 +41,10 @@ enum Scenario {
     ProductList,
     AddToCart,
     Reservations,
+    /// Each buyer checks out one unit of a SKU of their own.
+    Checkout,
+    /// Every buyer checks out the same SKU.
+    CheckoutHot,
 }
 
 struct Outcome {
@@ -58,10 +62,11 @@ impl Outcome {
             |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or_default();
         let total = self.ok + self.rejected;
         println!(
-            "{name:<16} {total:>8} requests in {:>5.1} s  {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  ok {}  {rejected_label} {}",
+            "{name:<16} {total:>8} requests in {:>5.1} s  {:>9.0} req/s  p50 {:>7.2} ms  p95 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  ok {}  {rejected_label} {}",
             self.elapsed.as_secs_f64(),
             total as f64 / self.elapsed.as_secs_f64(),
             ms(pct(0.50)),
+            ms(pct(0.95)),
             ms(pct(0.99)),
             ms(l.last().copied().unwrap_or_default()),
             self.ok,
@@ -113,6 +118,8 @@ async fn main() -> anyhow::Result<()> {
             }
             Scenario::AddToCart => add_to_cart(&args, &client, &catalog).await?,
             Scenario::Reservations => reservations(&args, &client).await?,
+            Scenario::Checkout => checkouts(&args, &client, &catalog, false).await?,
+            Scenario::CheckoutHot => checkouts(&args, &client, &catalog, true).await?,
         }
     }
     Ok(())
@@ -226,11 +233,10 @@ async fn add_to_cart(args: &Args, client: &Client, catalog: &Catalog) -> anyhow:
     Ok(())
 }
 
-/// `attempts` concurrent one-unit reservations on a fresh SKU holding `units`: exactly `units` must succeed.
-async fn reservations(args: &Args, client: &Client) -> anyhow::Result<()> {
-    let base = &args.base;
+/// Logs the demo admin in; returns the access token.
+async fn staff_token(args: &Args, client: &Client) -> anyhow::Result<String> {
     let login: Value = client
-        .post(format!("{base}/api/v1/staff/auth/login"))
+        .post(format!("{}/api/v1/staff/auth/login", args.base))
         .json(&json!({"email": args.admin_email, "password": args.admin_password}))
         .send()
         .await?
@@ -238,7 +244,121 @@ async fn reservations(args: &Args, client: &Client) -> anyhow::Result<()> {
         .context("staff login (is the demo loaded?)")?
         .json()
         .await?;
-    let token = login["access_token"].as_str().context("access token")?.to_string();
+    Ok(login["access_token"].as_str().context("access token")?.to_string())
+}
+
+/// `concurrency` buyers, each looping: open their cart, add one unit, check out. Only the checkout
+/// (place order → reserve → pay → confirmed) is timed. Stock is topped up first so that no buyer
+/// runs out.
+async fn checkouts(args: &Args, client: &Client, catalog: &Catalog, hot: bool) -> anyhow::Result<()> {
+    let base = args.base.clone();
+    let staff = staff_token(args, client).await?;
+    let locations: Value =
+        client.get(format!("{base}/api/v1/admin/locations")).bearer_auth(&staff).send().await?.json().await?;
+    let location = locations["items"][0]["code"].as_str().context("a stock location")?.to_string();
+    let skus: Vec<String> =
+        if hot { vec![catalog.skus[0].clone()] } else { catalog.skus.iter().take(args.concurrency).cloned().collect() };
+    for sku in &skus {
+        client
+            .post(format!("{base}/api/v1/admin/stock/receive"))
+            .bearer_auth(&staff)
+            .json(&json!({"sku": sku, "location": location, "quantity": 1_000_000}))
+            .send()
+            .await?
+            .error_for_status()
+            .with_context(|| format!("stocking {sku}"))?;
+    }
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+    let buyers = futures::future::join_all((0..args.concurrency).map(|i| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let email = format!("buyer-{run}-{i}@bench.comptoir.test");
+            let credentials = json!({"email": email, "password": "bench-password-1"});
+            client.post(format!("{base}/api/v1/auth/register")).json(&credentials).send().await?.error_for_status()?;
+            let login: Value = client
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&credentials)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            anyhow::Ok(login["access_token"].as_str().context("token")?.to_string())
+        }
+    }))
+    .await
+    .into_iter()
+    .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let started = Instant::now();
+    let workers = buyers.into_iter().enumerate().map(|(i, token)| {
+        let (client, base, sku) = (client.clone(), base.clone(), skus[i % skus.len()].clone());
+        tokio::spawn(async move {
+            let (mut latencies, mut ok, mut rejected, mut n) = (Vec::new(), 0, 0, 0);
+            let mut ordered_cart = String::new();
+            while Instant::now() < deadline {
+                n += 1;
+                // The ordered cart closes when the confirmation event reaches the cart module,
+                // moments after the checkout answered: until then, asking for a cart returns it.
+                let mut cart_id = ordered_cart.clone();
+                while cart_id == ordered_cart {
+                    let cart: Value =
+                        client.post(format!("{base}/api/v1/carts")).bearer_auth(&token).send().await?.json().await?;
+                    cart_id = cart["id"].as_str().context("cart id")?.to_string();
+                    if cart_id == ordered_cart {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+                let added = client
+                    .post(format!("{base}/api/v1/carts/{cart_id}/lines"))
+                    .bearer_auth(&token)
+                    .json(&json!({"sku": sku, "quantity": 1}))
+                    .send()
+                    .await?;
+                if !added.status().is_success() {
+                    anyhow::bail!("adding to cart {cart_id}: {}", added.text().await?);
+                }
+                let body = json!({
+                    "cart_id": cart_id,
+                    "shipping_address": {"name": "Bench Buyer", "line1": "1 rue de Rivoli", "city": "Paris", "postal_code": "75001", "country": "FR"},
+                    "shipping_method": "standard",
+                    "payment": {"provider": "test", "token": "tok_visa"}
+                });
+                let request = client
+                    .post(format!("{base}/api/v1/checkout"))
+                    .bearer_auth(&token)
+                    .header("idempotency-key", format!("bench-{run}-{i}-{n}"))
+                    .json(&body);
+                let sent = Instant::now();
+                let status = fetch(request).await?;
+                latencies.push(sent.elapsed());
+                if status == StatusCode::CREATED {
+                    ok += 1;
+                    ordered_cart = cart_id;
+                } else {
+                    rejected += 1;
+                }
+            }
+            anyhow::Ok((latencies, ok, rejected))
+        })
+    });
+    let mut outcome = Outcome { latencies: Vec::new(), ok: 0, rejected: 0, elapsed: Duration::ZERO };
+    for worker in futures::future::join_all(workers).await {
+        let (latencies, ok, rejected) = worker.context("buyer task")??;
+        outcome.latencies.extend(latencies);
+        outcome.ok += ok;
+        outcome.rejected += rejected;
+    }
+    outcome.elapsed = started.elapsed();
+    outcome.report(if hot { "checkout-hot" } else { "checkout" }, "failed");
+    Ok(())
+}
+
+/// `attempts` concurrent one-unit reservations on a fresh SKU holding `units`: exactly `units` must succeed.
+async fn reservations(args: &Args, client: &Client) -> anyhow::Result<()> {
+    let base = &args.base;
+    let token = staff_token(args, client).await?;
     let admin = |r: reqwest::RequestBuilder| r.bearer_auth(&token);
 
     let sellers: Value = admin(client.get(format!("{base}/api/v1/admin/sellers"))).send().await?.json().await?;

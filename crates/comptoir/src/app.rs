@@ -96,7 +96,7 @@ impl App {
 
         let retry =
             RetryPolicy { delays: config.events.retry_delays_ms.iter().map(|ms| Duration::from_millis(*ms)).collect() };
-        let bus = MemoryBus::new(retry);
+        let bus = MemoryBus::with_prefetch(retry, config.events.prefetch);
         let consumers = [
             inventory.consumers(),
             cart.consumers(),

@@ -54,6 +54,8 @@ pub struct EventsConfig {
     pub provider: String,
     /// Waits before each retry of a failed handling, in milliseconds; then the event is dead-lettered.
     pub retry_delays_ms: Vec<u64>,
+    /// Events each consumer handles at once.
+    pub prefetch: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -151,7 +153,7 @@ impl Default for AuthConfig {
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        EventsConfig { provider: "memory".into(), retry_delays_ms: vec![1_000, 5_000, 30_000] }
+        EventsConfig { provider: "memory".into(), retry_delays_ms: vec![1_000, 5_000, 30_000], prefetch: 10 }
     }
 }
 

@@ -22,7 +22,7 @@ use comptoir_storage::Db;
 
 pub use consumer::RetryPolicy;
 pub use dead_letter_office::{DeadLetterOffice, Filed};
-pub use memory::MemoryBus;
+pub use memory::{DEFAULT_PREFETCH, MemoryBus};
 pub use relay::OutboxRelay;
 
 /// Reacts to events. Implementations claim the event in their inbox within the same transaction

@@ -14,6 +14,9 @@ use uuid::Uuid;
 
 use crate::{Consumer, EventBus, RetryPolicy, pattern};
 
+/// Deliveries a consumer handles at once unless told otherwise (RabbitMQ's usual prefetch).
+pub const DEFAULT_PREFETCH: usize = 10;
+
 struct Delivery {
     event: EventEnvelope,
     attempt: u32,
@@ -27,6 +30,7 @@ struct Subscription {
 struct Shared {
     subscriptions: RwLock<Vec<Subscription>>,
     retry: RetryPolicy,
+    prefetch: usize,
     /// Deliveries handed to consumers and not yet finished (handled or dead-lettered).
     in_flight: AtomicI64,
     idle: Notify,
@@ -38,11 +42,17 @@ pub struct MemoryBus {
 }
 
 impl MemoryBus {
+    /// Each consumer handles up to [`DEFAULT_PREFETCH`] events at once.
     pub fn new(retry: RetryPolicy) -> Self {
+        Self::with_prefetch(retry, DEFAULT_PREFETCH)
+    }
+
+    pub fn with_prefetch(retry: RetryPolicy, prefetch: usize) -> Self {
         MemoryBus {
             shared: Arc::new(Shared {
                 subscriptions: RwLock::new(Vec::new()),
                 retry,
+                prefetch: prefetch.max(1),
                 in_flight: AtomicI64::new(0),
                 idle: Notify::new(),
             }),
@@ -108,9 +118,18 @@ impl EventBus for MemoryBus {
         let shared = self.shared.clone();
         let retry_queue = queue.clone();
         let worker = consumer.clone();
+        // Up to `prefetch` deliveries of this consumer are handled at once, as a broker's prefetch
+        // would allow: a handler waiting for its database does not hold up the events behind it.
+        // Handlers are idempotent and must not rely on the order of events.
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.shared.prefetch));
         tokio::spawn(async move {
             while let Some(delivery) = deliveries.recv().await {
-                handle(&shared, &worker, &retry_queue, delivery).await;
+                let Ok(slot) = slots.clone().acquire_owned().await else { break };
+                let (shared, worker, retry_queue) = (shared.clone(), worker.clone(), retry_queue.clone());
+                tokio::spawn(async move {
+                    handle(&shared, &worker, &retry_queue, delivery).await;
+                    drop(slot);
+                });
             }
         });
         subscriptions.push(Subscription { consumer, queue });

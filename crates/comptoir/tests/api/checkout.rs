@@ -81,7 +81,17 @@ async fn a_paid_order_is_confirmed_invoiced_shipped_and_refunded() {
         t.get(&format!("/api/v1/admin/orders/{id}/payments"), Some(&admin)).await.expect(200).as_array().unwrap().len(),
         1
     );
+    // The same cart under another key is not ordered twice.
+    let twice = checkout(&t, &customer, "checkout-2", checkout_body(&cart, "tok_visa")).await;
+    twice.problem(409);
+    // Ten more retries at once with the first key: still the one order.
+    let retries = futures::future::join_all(
+        (0..10).map(|_| checkout(&t, &customer, "checkout-1", checkout_body(&cart, "tok_visa"))),
+    )
+    .await;
+    assert!(retries.iter().all(|r| r.status == 201 && r.body["id"] == order["id"]));
     // The cart became the order.
+    t.settle().await;
     t.post(&format!("/api/v1/carts/{cart}/lines"), Some(&customer), json!({"sku": "CHK-S", "quantity": 1}))
         .await
         .problem(409);

@@ -35,7 +35,15 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool> {
     .await
 }
 
+/// At most one hash per core at a time. Each takes 19 MiB: a burst of logins or registrations
+/// would otherwise hold tens of them at once, for no gain in throughput, and the memory stays with
+/// the process afterwards.
+static HASHING_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+});
+
 async fn on_blocking_pool<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    let _slot = HASHING_SLOTS.acquire().await.map_err(|e| Error::internal(format!("password slots closed: {e}")))?;
     tokio::task::spawn_blocking(work).await.map_err(|e| Error::internal(format!("password task failed: {e}")))?
 }
 

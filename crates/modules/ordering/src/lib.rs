@@ -33,8 +33,12 @@ use comptoir_storage::{Db, Migrations};
 
 pub use consumers::{RESERVATIONS, SHIPMENTS};
 
-pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "ordering", include_str!("../migrations/sqlite/0001_ordering.sql"))] };
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &[
+        (1, "ordering", include_str!("../migrations/sqlite/0001_ordering.sql")),
+        (2, "orders by cart", include_str!("../migrations/sqlite/0002_orders_by_cart.sql")),
+    ],
+};
 
 /// The other modules' ports the checkout and the after-sale operations call.
 #[derive(Clone)]

@@ -221,6 +221,17 @@ pub async fn order(c: &mut AnyConnection, id: Uuid) -> Result<Option<OrderRecord
 }
 
 /// The order a customer placed under a checkout key.
+/// The number of an order placed from this cart that is not cancelled, if any.
+pub async fn live_order_for_cart(c: &mut AnyConnection, cart_id: Uuid) -> Result<Option<String>> {
+    comptoir_storage::query_scalar::<_, String>(
+        "SELECT number FROM orders WHERE cart_id = $1 AND status <> 'cancelled' ORDER BY placed_at LIMIT 1",
+    )
+    .bind(cart_id.to_string())
+    .fetch_optional(c)
+    .await
+    .map_err(db_error)
+}
+
 pub async fn order_by_checkout_key(c: &mut AnyConnection, customer_id: Uuid, key: &str) -> Result<Option<OrderRecord>> {
     let row = query(concat!("SELECT ", order_columns!(), " FROM orders WHERE customer_id = $1 AND checkout_key = $2"))
         .bind(customer_id.to_string())

@@ -699,6 +699,11 @@ async fn a_repeated_checkout_places_one_order_and_charges_once() {
     assert_eq!(shop.available(SKU).await, (47, 3));
     // The other customer may use the same key: keys are per customer.
     assert_ne!(orders.items[0].id, first.id);
+
+    // The same cart under a new key, before the cart has heard of its order: refused.
+    let again = refusal(shop.checkout(checkout(customer, cart, "key-2", "tok_visa")).await);
+    assert_eq!((again.0, again.1, again.2), (409, "cart-already-ordered", vec!["cart_id".to_string()]));
+    assert_eq!(shop.payment.charges(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
