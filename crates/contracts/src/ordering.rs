@@ -12,7 +12,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::address::PostalAddress;
+use crate::cart::CartAccess;
 use crate::payment::PaymentMethodInput;
+use crate::shipping::Quote;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -233,8 +235,42 @@ pub struct OrderReturn {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Where a cart would go, for an estimate before checkout.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EstimateRequest {
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// A method code from `shipping_options`; the cheapest when absent.
+    #[serde(default)]
+    pub shipping_method: Option<String>,
+}
+
+/// A cart priced as an order would be: tax per line and on shipping, and every way to ship it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CartEstimate {
+    pub cart_id: Uuid,
+    pub currency: Currency,
+    pub prices_include_tax: bool,
+    pub lines: Vec<OrderLine>,
+    /// The chosen method, or the cheapest.
+    pub shipping: ShippingChoice,
+    pub shipping_options: Vec<Quote>,
+    pub totals: OrderTotals,
+}
+
 #[async_trait]
 pub trait OrderingPort: Send + Sync {
+    /// Prices a cart as checkout would, without placing anything.
+    async fn estimate(
+        &self,
+        ctx: &RequestContext,
+        cart_id: Uuid,
+        access: &CartAccess,
+        request: EstimateRequest,
+    ) -> Result<CartEstimate>;
     /// The checkout saga: place the order (pending), reserve stock, take payment, confirm.
     /// Insufficient stock → the order is cancelled, nothing charged, 409 `insufficient-stock`.
     /// Payment declined → the reservation is released, the order cancelled, 402 with the reason.

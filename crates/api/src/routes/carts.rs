@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use comptoir_contracts::cart::{AddLine, Cart, CartAccess, NewCart, SetQuantity};
 use comptoir_contracts::identity::{Permission, Principal};
+use comptoir_contracts::ordering::{CartEstimate, EstimateRequest};
 use comptoir_kernel::Error;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,6 +24,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(add_line))
         .routes(routes!(set_quantity, remove_line))
         .routes(routes!(merge_cart))
+        .routes(routes!(estimate_cart))
 }
 
 /// How this caller may reach a cart: a customer by their account, staff read-only, anyone else by token.
@@ -130,4 +132,19 @@ async fn merge_cart(
     let id = path_id("cart", &id)?;
     let token = cart_token(&headers)?;
     Ok(axum::Json(state.cart.merge(&caller.ctx, id, &token, customer).await?))
+}
+
+#[utoipa::path(post, path = "/carts/{cart_id}/estimate", tag = "cart", request_body = EstimateRequest,
+    params(("cart_id" = uuid::Uuid, Path), ("X-Cart-Token" = Option<String>, Header)),
+    responses((status = 200, body = CartEstimate, description = "The cart priced as checkout would: tax, shipping options, totals"),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn estimate_cart(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(input): Json<EstimateRequest>,
+) -> ApiResult<axum::Json<CartEstimate>> {
+    let id = path_id("cart", &id)?;
+    Ok(axum::Json(state.ordering.estimate(&caller.ctx, id, &access(&caller, &headers)?, input).await?))
 }

@@ -276,3 +276,59 @@ async fn two_hundred_buyers_for_fifty_units() {
     let confirmed = t.get("/api/v1/admin/orders?status=confirmed&per_page=100", Some(&admin)).await.expect(200);
     assert_eq!(confirmed["total"], 50);
 }
+
+#[tokio::test]
+async fn a_cart_is_priced_with_tax_and_shipping_before_checkout() {
+    let t = spawn_app().await;
+    let admin = t.admin_token().await;
+    fulfilment(&t, &admin).await;
+    t.stocked_product(&admin, "EST", 5).await;
+    let cart = t.call(Method::POST, "/api/v1/carts", None, None).await.expect(201);
+    let (id, token) = (cart["id"].as_str().unwrap().to_string(), cart["token"].as_str().unwrap().to_string());
+    let with_token = [("x-cart-token", token.as_str())];
+    t.call_with(
+        Method::POST,
+        &format!("/api/v1/carts/{id}/lines"),
+        None,
+        Some(json!({"sku": "EST-S", "quantity": 3})),
+        &with_token,
+    )
+    .await
+    .expect(200);
+
+    let estimate = t
+        .call_with(
+            Method::POST,
+            &format!("/api/v1/carts/{id}/estimate"),
+            None,
+            Some(json!({"country": "fr"})),
+            &with_token,
+        )
+        .await
+        .expect(200);
+    // 3 × 19.99 = 59.97: shipping is free from 50.00; 20 % VAT included.
+    assert_eq!(estimate["shipping"]["method"], "standard");
+    assert_eq!(estimate["shipping"]["gross"]["amount"], 0);
+    assert_eq!(estimate["totals"]["gross"]["amount"], 5997);
+    // net = 59.97 / 1.2 = 49.975, rounded half away from zero to 49.98; tax is the rest.
+    assert_eq!(estimate["totals"]["tax"]["amount"], 999);
+    assert_eq!(estimate["shipping_options"].as_array().unwrap().len(), 1);
+    // Nowhere to ship, a bad country, a method that does not exist, a missing token.
+    let nowhere = json!({"country": "JP"});
+    let r = t.call_with(Method::POST, &format!("/api/v1/carts/{id}/estimate"), None, Some(nowhere), &with_token).await;
+    assert_eq!(r.problem(422), vec!["country"]);
+    let r = t
+        .call_with(
+            Method::POST,
+            &format!("/api/v1/carts/{id}/estimate"),
+            None,
+            Some(json!({"country": "XX"})),
+            &with_token,
+        )
+        .await;
+    assert_eq!(r.problem(422), vec!["country"]);
+    let teleport = json!({"country": "FR", "shipping_method": "teleport"});
+    let r = t.call_with(Method::POST, &format!("/api/v1/carts/{id}/estimate"), None, Some(teleport), &with_token).await;
+    assert_eq!(r.problem(422), vec!["shipping_method"]);
+    t.post(&format!("/api/v1/carts/{id}/estimate"), None, json!({"country": "FR"})).await.problem(401);
+}

@@ -9,8 +9,8 @@ use comptoir_contracts::billing::TaxBreakdown;
 use comptoir_contracts::cart::{Cart, CartStatus};
 use comptoir_contracts::ordering::events::{OrderCancelled, OrderPlaced, OrderRefunded, OrderShipment, ReturnChanged};
 use comptoir_contracts::ordering::{
-    Checkout, Order, OrderAccess, OrderLine, OrderReturn, OrderSnapshot, OrderStatus, OrderTotals, OrderTransition,
-    RefundInput, ReturnInput, ReturnLine, ReturnLineInput, ReturnStatus, ShippingChoice,
+    CartEstimate, Checkout, EstimateRequest, Order, OrderAccess, OrderLine, OrderReturn, OrderSnapshot, OrderStatus,
+    OrderTotals, OrderTransition, RefundInput, ReturnInput, ReturnLine, ReturnLineInput, ReturnStatus, ShippingChoice,
 };
 use comptoir_contracts::payment::PaymentMethodInput;
 use comptoir_contracts::shipping::{Quote, ShipmentStatus};
@@ -509,6 +509,38 @@ pub struct PricedOrder {
     pub lines: Vec<OrderLine>,
     pub shipping: ShippingChoice,
     pub totals: OrderTotals,
+}
+
+/// The destination of an estimate: only its country and region matter for tax and shipping.
+pub fn estimate_destination(request: &EstimateRequest) -> Result<PostalAddress> {
+    let country = request.country.trim().to_ascii_uppercase();
+    if !comptoir_kernel::country::is_iso_alpha2(&country) {
+        return Err(Error::validation("country", "must be an ISO 3166-1 alpha-2 country code such as FR or DE"));
+    }
+    let region = request.region.as_ref().map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    Ok(PostalAddress {
+        name: String::new(),
+        line1: String::new(),
+        line2: None,
+        city: String::new(),
+        postal_code: String::new(),
+        region,
+        country,
+        phone: None,
+    })
+}
+
+/// A cart priced for an estimate, with every way to ship it.
+pub fn cart_estimate(cart: &Cart, priced: PricedOrder, shipping_options: Vec<Quote>) -> CartEstimate {
+    CartEstimate {
+        cart_id: cart.id,
+        currency: cart.currency,
+        prices_include_tax: priced.prices_include_tax,
+        lines: priced.lines,
+        shipping: priced.shipping,
+        shipping_options,
+        totals: priced.totals,
+    }
 }
 
 pub fn price_order(

@@ -9,13 +9,14 @@
 
 use std::collections::{HashMap, HashSet};
 
+use comptoir_contracts::address::PostalAddress;
 use comptoir_contracts::billing::{TaxRequest, TaxableLine};
 use comptoir_contracts::cart::{Cart, CartAccess};
 use comptoir_contracts::catalog::Visibility;
 use comptoir_contracts::inventory::{ReservationLineInput, ReserveStock};
-use comptoir_contracts::ordering::{Checkout, Order, OrderStatus, events};
+use comptoir_contracts::ordering::{CartEstimate, Checkout, EstimateRequest, Order, OrderStatus, events};
 use comptoir_contracts::payment::{ChargeRequest, PaymentMethodInput, PaymentStatus, RefundRequest};
-use comptoir_contracts::shipping::QuoteRequest;
+use comptoir_contracts::shipping::{Quote, QuoteRequest};
 use comptoir_kernel::{Error, Money, RequestContext, Result, new_id};
 use uuid::Uuid;
 
@@ -23,6 +24,16 @@ use crate::OrderingModule;
 use crate::domain::{self, CheckoutDraft, CheckoutFailure, OrderRecord, PricedOrder, SYSTEM};
 use crate::service::{Changed, event};
 use crate::store;
+
+/// The parcel a cart makes, for shipping quotes.
+fn parcel(cart: &Cart, weights: &HashMap<String, Option<i64>>, destination: &PostalAddress) -> QuoteRequest {
+    QuoteRequest {
+        country: destination.country.clone(),
+        region: destination.region.clone(),
+        weight_grams: domain::parcel_weight(cart, weights),
+        subtotal: cart.subtotal,
+    }
+}
 
 /// The longest inventory holds a reservation.
 const MAX_TTL_SECONDS: u64 = 86_400;
@@ -80,13 +91,47 @@ impl OrderingModule {
         domain::check_cart(&cart)?;
         let weights = self.weights(ctx, &cart).await?;
         let destination = &draft.shipping_address;
-        let parcel = QuoteRequest {
-            country: destination.country.clone(),
-            region: destination.region.clone(),
-            weight_grams: domain::parcel_weight(&cart, &weights),
-            subtotal: cart.subtotal,
-        };
+        let parcel = parcel(&cart, &weights, destination);
         let quote = self.ports.shipping.quote(ctx, &draft.shipping_method, parcel).await?;
+        let priced = self.priced_with(ctx, &cart, &weights, destination, &quote).await?;
+        Ok((cart, priced))
+    }
+
+    /// What a cart would cost delivered to `request`'s destination: every shipping option, and the
+    /// lines, shipping and totals with tax for the chosen (or the cheapest) one.
+    pub(crate) async fn estimate_cart(
+        &self,
+        ctx: &RequestContext,
+        cart_id: Uuid,
+        access: &CartAccess,
+        request: EstimateRequest,
+    ) -> Result<CartEstimate> {
+        let destination = domain::estimate_destination(&request)?;
+        let cart = self.ports.cart.get_cart(ctx, cart_id, access).await?;
+        domain::check_cart(&cart)?;
+        let weights = self.weights(ctx, &cart).await?;
+        let options = self.ports.shipping.quotes(ctx, parcel(&cart, &weights, &destination)).await?;
+        let chosen = match &request.shipping_method {
+            Some(method) => self.ports.shipping.quote(ctx, method, parcel(&cart, &weights, &destination)).await?,
+            None => options
+                .iter()
+                .find(|q| q.price.currency == cart.currency)
+                .cloned()
+                .ok_or_else(|| Error::validation("country", "no shipping method delivers there"))?,
+        };
+        let priced = self.priced_with(ctx, &cart, &weights, &destination, &chosen).await?;
+        Ok(domain::cart_estimate(&cart, priced, options))
+    }
+
+    /// Tax from billing for the destination, then the order's lines, shipping and totals.
+    async fn priced_with(
+        &self,
+        ctx: &RequestContext,
+        cart: &Cart,
+        weights: &HashMap<String, Option<i64>>,
+        destination: &PostalAddress,
+        quote: &Quote,
+    ) -> Result<PricedOrder> {
         let taxable = TaxRequest {
             channel: cart.channel.clone(),
             currency: cart.currency,
@@ -99,8 +144,7 @@ impl OrderingModule {
             shipping: quote.price,
         };
         let tax = self.ports.billing.compute_tax(ctx, taxable).await?;
-        let priced = domain::price_order(&cart, &weights, &quote, &tax)?;
-        Ok((cart, priced))
+        domain::price_order(cart, weights, quote, &tax)
     }
 
     /// Each SKU's weight, from its product's variants. A SKU the catalog no longer has is not sold.

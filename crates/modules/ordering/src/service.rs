@@ -108,6 +108,16 @@ fn changed_order(changed: Changed, id: Uuid) -> Result<OrderRecord> {
 
 #[async_trait]
 impl OrderingPort for OrderingModule {
+    async fn estimate(
+        &self,
+        ctx: &RequestContext,
+        cart_id: Uuid,
+        access: &comptoir_contracts::cart::CartAccess,
+        request: comptoir_contracts::ordering::EstimateRequest,
+    ) -> Result<comptoir_contracts::ordering::CartEstimate> {
+        self.estimate_cart(ctx, cart_id, access, request).await
+    }
+
     async fn checkout(&self, ctx: &RequestContext, checkout: Checkout) -> Result<Order> {
         self.run_checkout(ctx, checkout).await
     }
