@@ -143,6 +143,8 @@ pub trait ShippingPort: Send + Sync {
     async fn list_zones(&self, ctx: &RequestContext, page: PageRequest) -> Result<Page<Zone>>;
     async fn create_method(&self, ctx: &RequestContext, input: NewShippingMethod) -> Result<ShippingMethod>;
     async fn list_methods(&self, ctx: &RequestContext, page: PageRequest) -> Result<Page<ShippingMethod>>;
+    /// An inactive method is no longer quoted nor accepted at checkout; 404 for an unknown code.
+    async fn set_method_active(&self, ctx: &RequestContext, code: &str, active: bool) -> Result<ShippingMethod>;
 
     /// Every active method serving the destination, cheapest first.
     async fn quotes(&self, ctx: &RequestContext, request: QuoteRequest) -> Result<Vec<Quote>>;

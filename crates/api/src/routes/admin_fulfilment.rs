@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(credit_note_pdf))
         .routes(routes!(list_zones, create_zone))
         .routes(routes!(list_methods, create_method))
+        .routes(routes!(set_method_active))
         .routes(routes!(list_shipments))
         .routes(routes!(track_shipment))
         .routes(routes!(shipment_label))
@@ -168,6 +169,25 @@ async fn create_method(
 ) -> ApiResult<(StatusCode, axum::Json<ShippingMethod>)> {
     caller.require(Permission::ShippingManage)?;
     Ok((StatusCode::CREATED, axum::Json(state.shipping.create_method(&caller.ctx, input).await?)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct MethodActivity {
+    active: bool,
+}
+
+#[utoipa::path(put, path = "/admin/shipping/methods/{code}/active", tag = "admin: fulfilment", security(("bearer" = []), ("api_key" = [])),
+    params(("code" = String, Path)), request_body = MethodActivity,
+    responses((status = 200, body = ShippingMethod), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn set_method_active(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(code): Path<String>,
+    Json(input): Json<MethodActivity>,
+) -> ApiResult<axum::Json<ShippingMethod>> {
+    caller.require(Permission::ShippingManage)?;
+    Ok(axum::Json(state.shipping.set_method_active(&caller.ctx, &code, input.active).await?))
 }
 
 #[utoipa::path(get, path = "/admin/shipments", tag = "admin: fulfilment", security(("bearer" = []), ("api_key" = [])), params(PageRequest),

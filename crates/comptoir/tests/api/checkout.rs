@@ -331,4 +331,21 @@ async fn a_cart_is_priced_with_tax_and_shipping_before_checkout() {
     let r = t.call_with(Method::POST, &format!("/api/v1/carts/{id}/estimate"), None, Some(teleport), &with_token).await;
     assert_eq!(r.problem(422), vec!["shipping_method"]);
     t.post(&format!("/api/v1/carts/{id}/estimate"), None, json!({"country": "FR"})).await.problem(401);
+
+    // A method staff take off the list is no longer offered.
+    let off = json!({"active": false});
+    t.call(Method::PUT, "/api/v1/admin/shipping/methods/standard/active", Some(&admin), Some(off)).await.expect(200);
+    let r = t
+        .call_with(
+            Method::POST,
+            &format!("/api/v1/carts/{id}/estimate"),
+            None,
+            Some(json!({"country": "FR"})),
+            &with_token,
+        )
+        .await;
+    assert_eq!(r.problem(422), vec!["country"]);
+    t.call(Method::PUT, "/api/v1/admin/shipping/methods/teleport/active", Some(&admin), Some(json!({"active": true})))
+        .await
+        .problem(404);
 }

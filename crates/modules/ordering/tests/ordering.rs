@@ -274,6 +274,9 @@ impl ShippingPort for FakeShipping {
     async fn list_methods(&self, _: &RequestContext, _: PageRequest) -> Result<Page<ShippingMethod>> {
         not_used()
     }
+    async fn set_method_active(&self, _ctx: &RequestContext, _code: &str, _active: bool) -> Result<ShippingMethod> {
+        not_used()
+    }
     async fn quotes(&self, _: &RequestContext, _: QuoteRequest) -> Result<Vec<Quote>> {
         not_used()
     }

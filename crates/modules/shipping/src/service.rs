@@ -103,20 +103,6 @@ impl ShippingModule {
         }
         Ok(shipment)
     }
-
-    /// Takes a method off (or back on) the list customers choose from; orders placed with it
-    /// keep their shipments.
-    pub async fn set_method_active(&self, _ctx: &RequestContext, code: &str, active: bool) -> Result<ShippingMethod> {
-        let mut uow = self.db.begin().await?;
-        if !store::set_method_active(&mut uow, code, active).await? {
-            return Err(Error::not_found("shipping method", code));
-        }
-        let method = store::method_by_code(&mut uow, code)
-            .await?
-            .ok_or_else(|| Error::internal(format!("shipping method {code} vanished while being updated")))?;
-        uow.commit().await?;
-        Ok(method)
-    }
 }
 
 /// A tracking number no other shipment has. The unit of work holds the write lock on SQLite, so
@@ -186,6 +172,20 @@ impl ShippingPort for ShippingModule {
         page.validate()?;
         let (items, total) = store::list_methods(&mut *self.reader().await?, page).await?;
         Ok(Page::new(items, page, total))
+    }
+
+    /// Takes a method off (or back on) the list customers choose from; orders placed with it
+    /// keep their shipments.
+    async fn set_method_active(&self, _ctx: &RequestContext, code: &str, active: bool) -> Result<ShippingMethod> {
+        let mut uow = self.db.begin().await?;
+        if !store::set_method_active(&mut uow, code, active).await? {
+            return Err(Error::not_found("shipping method", code));
+        }
+        let method = store::method_by_code(&mut uow, code)
+            .await?
+            .ok_or_else(|| Error::internal(format!("shipping method {code} vanished while being updated")))?;
+        uow.commit().await?;
+        Ok(method)
     }
 
     async fn quotes(&self, _ctx: &RequestContext, request: QuoteRequest) -> Result<Vec<Quote>> {
