@@ -1,6 +1,47 @@
 //! Small checks shared by the modules' input parsing. Each returns a field-named error.
 
-use crate::{Error, Result};
+use crate::{Error, FieldError, Result};
+
+/// Collects field problems so that one answer names all of them.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<FieldError>);
+
+impl Problems {
+    /// The value if `result` is good; otherwise its field errors are kept and `None` returned.
+    pub fn check<T>(&mut self, result: Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(e) => {
+                match e.field_errors() {
+                    [] => self.0.push(FieldError { field: "input".into(), message: e.to_string() }),
+                    errors => self.0.extend(errors.iter().cloned()),
+                }
+                None
+            }
+        }
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError { field: field.into(), message: message.into() });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Problems found so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The parsed value when no problem was found. `value` is `None` only if a check failed.
+    pub fn finish<T>(self, value: Option<T>) -> Result<T> {
+        if !self.0.is_empty() {
+            return Err(Error::validation_many(self.0));
+        }
+        value.ok_or_else(|| Error::internal("a failed check left no field error"))
+    }
+}
 
 /// Trims and requires a non-empty string of at most `max` characters.
 pub fn required_text(field: &str, value: &str, max: usize) -> Result<String> {
@@ -84,6 +125,18 @@ mod tests {
         assert_eq!(slugify("  Blue Shirt -- XL! "), "blue-shirt-xl");
         assert!(slug("slug", "ok-1").is_ok());
         assert!(slug("slug", "Not Ok").is_err());
+    }
+
+    #[test]
+    fn problems_are_reported_together() {
+        let mut p = Problems::default();
+        let email = p.check(email("email", "nope"));
+        p.add("name", "must not be empty");
+        assert!(email.is_none());
+        let e = p.finish(Some(())).unwrap_err();
+        let fields: Vec<_> = e.field_errors().iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["email", "name"]);
+        assert_eq!(Problems::default().finish(Some(7)).unwrap(), 7);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod db;
 pub mod dead_letters;
 mod migrate;
 pub mod outbox;
+pub mod row;
 mod unit_of_work;
 
 pub use db::{Backend, Db, db_error, is_unique_violation};

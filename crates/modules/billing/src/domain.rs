@@ -12,7 +12,8 @@ use comptoir_contracts::billing::{
 };
 use comptoir_contracts::ordering::OrderSnapshot;
 use comptoir_kernel::country::is_iso_alpha2;
-use comptoir_kernel::{Currency, Error, FieldError, Money, Result, validate};
+use comptoir_kernel::validate::Problems;
+use comptoir_kernel::{Currency, Error, Money, Result, validate};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -29,36 +30,6 @@ pub const DEFAULT_PRICES_INCLUDE_TAX: bool = true;
 /// Series of the two gap-free numbering sequences.
 pub const INVOICE_SERIES: &str = "INV";
 pub const CREDIT_NOTE_SERIES: &str = "CN";
-
-/// Collects field problems so that one answer names all of them.
-#[derive(Default)]
-struct Problems(Vec<FieldError>);
-
-impl Problems {
-    fn check<T>(&mut self, result: Result<T>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(e) => {
-                match e.field_errors() {
-                    [] => self.0.push(FieldError { field: "input".into(), message: e.to_string() }),
-                    errors => self.0.extend(errors.iter().cloned()),
-                }
-                None
-            }
-        }
-    }
-
-    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), message: message.into() });
-    }
-
-    fn finish<T>(self, value: Option<T>) -> Result<T> {
-        if !self.0.is_empty() {
-            return Err(Error::validation_many(self.0));
-        }
-        value.ok_or_else(|| Error::internal("a failed check left no field error"))
-    }
-}
 
 // ---- Tax rules ------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 //! of queries whatever the page size: one for the products, one for their variants with prices, one
 //! for their category links.
 
+use comptoir_storage::row::{id, placeholders, text, timestamp};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use comptoir_contracts::catalog::{
@@ -18,18 +19,6 @@ use uuid::Uuid;
 
 use crate::domain::{self, Lookup, ProductQuery, VariantDraft};
 
-fn text(row: &AnyRow, column: &str) -> Result<String> {
-    row.try_get::<String, _>(column).map_err(db_error)
-}
-
-fn id(row: &AnyRow, column: &str) -> Result<Uuid> {
-    uuid_from_db(&text(row, column)?)
-}
-
-fn timestamp(row: &AnyRow, column: &str) -> Result<time::Timestamp> {
-    time::from_db(&text(row, column)?)
-}
-
 fn currency(code: &str) -> Result<Currency> {
     code.parse().map_err(|e: String| Error::internal(format!("stored currency: {e}")))
 }
@@ -40,11 +29,6 @@ fn map_from_json(text: &str) -> Result<BTreeMap<String, String>> {
 
 fn map_to_json(map: &BTreeMap<String, String>) -> Result<String> {
     serde_json::to_string(map).map_err(|e| Error::internal(format!("map not serialisable: {e}")))
-}
-
-/// `$from, $from+1, ...`: `count` placeholders for an `IN (...)` list.
-fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
 /// A unique-key failure on insert becomes `conflict`; a concurrent writer can get past the checks

@@ -6,6 +6,7 @@ use comptoir_contracts::identity::{
 };
 use comptoir_kernel::time::{self, Timestamp};
 use comptoir_kernel::{Error, PageRequest, Result};
+use comptoir_storage::row::{id, optional_text, optional_timestamp, text, timestamp};
 use comptoir_storage::{AnyRow, Row, db_error, is_unique_violation, uuid_from_db};
 use sqlx::{Any, AssertSqlSafe, Executor};
 use uuid::Uuid;
@@ -207,15 +208,15 @@ pub async fn set_tier<'c>(
 
 fn user_from_row(row: &AnyRow) -> Result<User> {
     let kind = text(row, "kind")?;
-    let tier = opt_text(row, "tier")?;
+    let tier = optional_text(row, "tier")?;
     Ok(User {
         id: id(row, "id")?,
         kind: UserKind::parse(&kind).ok_or_else(|| corrupt("users.kind", &kind))?,
         email: text(row, "email")?,
         password_hash: text(row, "password_hash")?,
-        first_name: opt_text(row, "first_name")?,
-        last_name: opt_text(row, "last_name")?,
-        name: opt_text(row, "name")?,
+        first_name: optional_text(row, "first_name")?,
+        last_name: optional_text(row, "last_name")?,
+        name: optional_text(row, "name")?,
         tier: match tier {
             None => CustomerTier::default(),
             Some(t) => CustomerTier::parse(&t).ok_or_else(|| corrupt("users.tier", &t))?,
@@ -380,7 +381,7 @@ fn session_from_row(row: &AnyRow) -> Result<Session> {
         user_id: id(row, "user_id")?,
         user_kind: UserKind::parse(&kind).ok_or_else(|| corrupt("sessions.user_kind", &kind))?,
         expires_at: timestamp(row, "expires_at")?,
-        revoked_at: opt_timestamp(row, "revoked_at")?,
+        revoked_at: optional_timestamp(row, "revoked_at")?,
     })
 }
 
@@ -543,12 +544,12 @@ fn address_from_row(row: &AnyRow) -> Result<Address> {
         },
         name: text(row, "name")?,
         line1: text(row, "line1")?,
-        line2: opt_text(row, "line2")?,
+        line2: optional_text(row, "line2")?,
         city: text(row, "city")?,
         postal_code: text(row, "postal_code")?,
-        region: opt_text(row, "region")?,
+        region: optional_text(row, "region")?,
         country: text(row, "country")?,
-        phone: opt_text(row, "phone")?,
+        phone: optional_text(row, "phone")?,
         is_default: row.try_get::<i64, _>("is_default").map_err(db_error)? != 0,
     })
 }
@@ -592,7 +593,7 @@ fn seller_from_row(row: &AnyRow) -> Result<Seller> {
     Ok(Seller {
         id: id(row, "id")?,
         name: text(row, "name")?,
-        email: opt_text(row, "email")?,
+        email: optional_text(row, "email")?,
         created_at: timestamp(row, "created_at")?,
     })
 }
@@ -688,7 +689,7 @@ pub async fn record_api_key_use<'c>(ex: impl Executor<'c, Database = Any>, id: U
 }
 
 fn api_key_from_row(row: &AnyRow) -> Result<StoredApiKey> {
-    let revoked_at = opt_timestamp(row, "revoked_at")?;
+    let revoked_at = optional_timestamp(row, "revoked_at")?;
     let scopes: Vec<Permission> = from_json(&text(row, "scopes")?, "api_keys.scopes")?;
     Ok(StoredApiKey {
         key: ApiKey {
@@ -697,7 +698,7 @@ fn api_key_from_row(row: &AnyRow) -> Result<StoredApiKey> {
             prefix: text(row, "prefix")?,
             scopes,
             created_at: timestamp(row, "created_at")?,
-            last_used_at: opt_timestamp(row, "last_used_at")?,
+            last_used_at: optional_timestamp(row, "last_used_at")?,
             revoked: revoked_at.is_some(),
         },
         revoked_at,
@@ -705,26 +706,6 @@ fn api_key_from_row(row: &AnyRow) -> Result<StoredApiKey> {
 }
 
 // ---- row helpers ----
-
-fn text(row: &AnyRow, column: &str) -> Result<String> {
-    row.try_get::<String, _>(column).map_err(db_error)
-}
-
-fn opt_text(row: &AnyRow, column: &str) -> Result<Option<String>> {
-    row.try_get::<Option<String>, _>(column).map_err(db_error)
-}
-
-fn id(row: &AnyRow, column: &str) -> Result<Uuid> {
-    uuid_from_db(&text(row, column)?)
-}
-
-fn timestamp(row: &AnyRow, column: &str) -> Result<Timestamp> {
-    time::from_db(&text(row, column)?)
-}
-
-fn opt_timestamp(row: &AnyRow, column: &str) -> Result<Option<Timestamp>> {
-    opt_text(row, column)?.as_deref().map(time::from_db).transpose()
-}
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::internal(format!("cannot encode JSON column: {e}")))

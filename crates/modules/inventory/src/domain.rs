@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use comptoir_contracts::inventory::{
     AdjustStock, LocationKind, NewLocation, ReceiveStock, ReservationStatus, ReserveStock, SkuStock, StockLevel,
 };
-use comptoir_kernel::{Error, FieldError, Result, validate};
+use comptoir_kernel::validate::Problems;
+use comptoir_kernel::{Error, Result, validate};
 
 pub const DEFAULT_TTL_SECONDS: u64 = 900;
 pub const MAX_TTL_SECONDS: u64 = 86_400;
@@ -18,37 +19,6 @@ const MAX_UNITS: i64 = 1_000_000;
 const MAX_SKU_LEN: usize = 120;
 const MAX_CODE_LEN: usize = 64;
 const MAX_TEXT_LEN: usize = 200;
-
-/// Collects field problems so that one answer names all of them.
-#[derive(Default)]
-struct Problems(Vec<FieldError>);
-
-impl Problems {
-    fn check<T>(&mut self, result: Result<T>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(e) => {
-                match e.field_errors() {
-                    [] => self.0.push(FieldError { field: "input".into(), message: e.to_string() }),
-                    errors => self.0.extend(errors.iter().cloned()),
-                }
-                None
-            }
-        }
-    }
-
-    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), message: message.into() });
-    }
-
-    /// The parsed value when no problem was found. `value` is `None` only if a check failed.
-    fn finish<T>(self, value: Option<T>) -> Result<T> {
-        if !self.0.is_empty() {
-            return Err(Error::validation_many(self.0));
-        }
-        value.ok_or_else(|| Error::internal("a failed check left no field error"))
-    }
-}
 
 fn sku(field: &str, value: &str) -> Result<String> {
     validate::required_text(field, value, MAX_SKU_LEN)

@@ -1,34 +1,18 @@
 //! The SQL of the inventory module. Every function runs on the connection it is given: a unit of
 //! work's for writes and the reads that decide them, a reader's otherwise.
 
+use comptoir_storage::row::{int, placeholders, text, timestamp};
 use std::collections::HashMap;
 
 use comptoir_contracts::inventory::{
     Location, LocationKind, Movement, MovementFilter, MovementKind, Reservation, ReservationStatus, ReservedUnits,
 };
 use comptoir_kernel::{Error, PageRequest, Result, time};
-use comptoir_storage::{AnyRow, Row, db_error, query, query_scalar, uuid_from_db};
+use comptoir_storage::{Row, db_error, query, query_scalar, uuid_from_db};
 use sqlx::{AnyConnection, AssertSqlSafe};
 use uuid::Uuid;
 
 use crate::domain::{Availability, Level};
-
-/// `$first, $first+1, ...`: the placeholders of an `IN` list.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
-fn text(row: &AnyRow, column: &str) -> Result<String> {
-    row.try_get::<String, _>(column).map_err(db_error)
-}
-
-fn int(row: &AnyRow, column: &str) -> Result<i64> {
-    row.try_get::<i64, _>(column).map_err(db_error)
-}
-
-fn timestamp(row: &AnyRow, column: &str) -> Result<time::Timestamp> {
-    time::from_db(&text(row, column)?)
-}
 
 // ---- SKUs ----------------------------------------------------------------------------------
 

@@ -3,19 +3,12 @@
 
 use comptoir_contracts::notification::{Delivery, Message, MessageFilter, MessageKind};
 use comptoir_kernel::{Error, PageRequest, Result, time};
-use comptoir_storage::{AnyRow, Row, db_error, query, query_scalar, uuid_from_db};
+use comptoir_storage::row::{optional_id, text};
+use comptoir_storage::{Row, db_error, query, query_scalar, uuid_from_db};
 use sqlx::{AnyConnection, AssertSqlSafe};
 use uuid::Uuid;
 
 use crate::domain::KnownOrder;
-
-fn text(row: &AnyRow, column: &str) -> Result<String> {
-    row.try_get::<String, _>(column).map_err(db_error)
-}
-
-fn optional_uuid(row: &AnyRow, column: &str) -> Result<Option<Uuid>> {
-    row.try_get::<Option<String>, _>(column).map_err(db_error)?.as_deref().map(uuid_from_db).transpose()
-}
 
 fn kind_to_db(kind: MessageKind) -> &'static str {
     match kind {
@@ -139,7 +132,7 @@ pub async fn messages(c: &mut AnyConnection, filter: &MessageFilter, page: PageR
                 delivery: delivery_from_db(&text(row, "delivery")?)?,
                 error: row.try_get("error").map_err(db_error)?,
                 event_id: uuid_from_db(&text(row, "event_id")?)?,
-                customer_id: optional_uuid(row, "customer_id")?,
+                customer_id: optional_id(row, "customer_id")?,
                 created_at: time::from_db(&text(row, "created_at")?)?,
             })
         })
@@ -208,7 +201,7 @@ pub async fn order(c: &mut AnyConnection, order_id: Uuid) -> Result<Option<Known
             order_id: uuid_from_db(&text(&row, "order_id")?)?,
             number: text(&row, "number")?,
             email: text(&row, "email")?,
-            customer_id: optional_uuid(&row, "customer_id")?,
+            customer_id: optional_id(&row, "customer_id")?,
         })
     })
     .transpose()

@@ -15,7 +15,8 @@ use comptoir_contracts::ordering::{
 use comptoir_contracts::payment::PaymentMethodInput;
 use comptoir_contracts::shipping::{Quote, ShipmentStatus};
 use comptoir_kernel::time::Timestamp;
-use comptoir_kernel::{ActorType, Error, FieldError, Money, RequestContext, Result, validate};
+use comptoir_kernel::validate::Problems;
+use comptoir_kernel::{ActorType, Error, Money, RequestContext, Result, validate};
 use uuid::Uuid;
 
 /// The timeline's actor for what Comptoir does by itself (sagas, event handlers, sweepers).
@@ -400,37 +401,6 @@ pub fn shipment_path(current: OrderStatus, shipment: ShipmentStatus) -> &'static
 }
 
 // ---- Input -----------------------------------------------------------------------------------
-
-/// Collects field problems so that one answer names all of them.
-#[derive(Default)]
-struct Problems(Vec<FieldError>);
-
-impl Problems {
-    fn check<T>(&mut self, result: Result<T>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(e) => {
-                match e.field_errors() {
-                    [] => self.0.push(FieldError { field: "input".into(), message: e.to_string() }),
-                    errors => self.0.extend(errors.iter().cloned()),
-                }
-                None
-            }
-        }
-    }
-
-    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), message: message.into() });
-    }
-
-    /// The parsed value when no problem was found. `value` is `None` only if a check failed.
-    fn finish<T>(self, value: Option<T>) -> Result<T> {
-        if !self.0.is_empty() {
-            return Err(Error::validation_many(self.0));
-        }
-        value.ok_or_else(|| Error::internal("a failed check left no field error"))
-    }
-}
 
 fn optional_text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>> {
     match value.as_deref().map(str::trim) {

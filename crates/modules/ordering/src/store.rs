@@ -1,6 +1,7 @@
 //! The SQL of the ordering module. Every function runs on the connection it is given: a unit of
 //! work's for writes and the reads that decide them, a read transaction's otherwise.
 
+use comptoir_storage::row::{int, optional_id, optional_text, placeholders, text, timestamp};
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -25,31 +26,6 @@ macro_rules! order_columns {
          net, tax, gross, refunded, refund_count, reservation_id, payment_id, cancellation_reason, \
          failure_kind, failure_field, failure_message, version, placed_at, updated_at"
     };
-}
-
-/// `$first, $first+1, ...`: the placeholders of an `IN` list.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
-fn text(row: &AnyRow, column: &str) -> Result<String> {
-    row.try_get::<String, _>(column).map_err(db_error)
-}
-
-fn optional_text(row: &AnyRow, column: &str) -> Result<Option<String>> {
-    row.try_get::<Option<String>, _>(column).map_err(db_error)
-}
-
-fn int(row: &AnyRow, column: &str) -> Result<i64> {
-    row.try_get::<i64, _>(column).map_err(db_error)
-}
-
-fn timestamp(row: &AnyRow, column: &str) -> Result<time::Timestamp> {
-    time::from_db(&text(row, column)?)
-}
-
-fn optional_uuid(row: &AnyRow, column: &str) -> Result<Option<Uuid>> {
-    optional_text(row, column)?.map(|id| uuid_from_db(&id)).transpose()
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<String> {
@@ -425,7 +401,7 @@ fn record_from_row(
     let order = Order {
         id: uuid_from_db(&text(row, "id")?)?,
         number: text(row, "number")?,
-        customer_id: optional_uuid(row, "customer_id")?,
+        customer_id: optional_id(row, "customer_id")?,
         email: text(row, "email")?,
         channel: text(row, "channel")?,
         currency,
@@ -444,8 +420,8 @@ fn record_from_row(
         billing_address: from_json::<PostalAddress>(&text(row, "billing_address")?, "billing address")?,
         totals: OrderTotals { net: money("net")?, tax: money("tax")?, gross: money("gross")? },
         refunded: money("refunded")?,
-        reservation_id: optional_uuid(row, "reservation_id")?,
-        payment_id: optional_uuid(row, "payment_id")?,
+        reservation_id: optional_id(row, "reservation_id")?,
+        payment_id: optional_id(row, "payment_id")?,
         cancellation_reason: optional_text(row, "cancellation_reason")?,
         timeline,
         created_at: timestamp(row, "placed_at")?,
@@ -454,7 +430,7 @@ fn record_from_row(
     Ok(OrderRecord {
         order,
         checkout_key: optional_text(row, "checkout_key")?,
-        cart_id: optional_uuid(row, "cart_id")?,
+        cart_id: optional_id(row, "cart_id")?,
         failure,
         restocked,
         refund_count: int(row, "refund_count")?,

@@ -2,7 +2,8 @@
 //! of an idempotency key, and the providers' signed webhooks.
 
 use comptoir_contracts::payment::{ChargeRequest, Payment, PaymentStatus, RefundRequest};
-use comptoir_kernel::{Error, FieldError, Money, Result, validate};
+use comptoir_kernel::validate::Problems;
+use comptoir_kernel::{Error, Money, Result, validate};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
@@ -17,33 +18,6 @@ const MAX_REASON_LEN: usize = 500;
 /// How old (or how far ahead of our clock) a webhook signature may be. Older signed requests are
 /// refused, so that a captured request cannot be replayed later.
 pub const WEBHOOK_TOLERANCE_SECONDS: i64 = 300;
-
-/// Collects field problems so that one answer names all of them.
-#[derive(Default)]
-struct Problems(Vec<FieldError>);
-
-impl Problems {
-    fn check<T>(&mut self, result: Result<T>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(e) => {
-                match e.field_errors() {
-                    [] => self.0.push(FieldError { field: "input".into(), message: e.to_string() }),
-                    errors => self.0.extend(errors.iter().cloned()),
-                }
-                None
-            }
-        }
-    }
-
-    /// The parsed value when no problem was found. `value` is `None` only if a check failed.
-    fn finish<T>(self, value: Option<T>) -> Result<T> {
-        if !self.0.is_empty() {
-            return Err(Error::validation_many(self.0));
-        }
-        value.ok_or_else(|| Error::internal("a failed check left no field error"))
-    }
-}
 
 fn positive_amount(field: &str, amount: Money) -> Result<Money> {
     if amount.amount <= 0 {
@@ -91,19 +65,13 @@ pub fn parse_charge(request: ChargeRequest, providers: &[&str]) -> Result<Charge
     let provider = if providers.contains(&name) {
         Some(name.to_string())
     } else {
-        p.0.push(FieldError {
-            field: "payment.provider".into(),
-            message: format!("unknown payment provider {name:?}; use one of: {}", providers.join(", ")),
-        });
+        p.add("payment.provider", format!("unknown payment provider {name:?}; use one of: {}", providers.join(", ")));
         None
     };
     let token = match request.method.token.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(t) if t.chars().count() > MAX_TOKEN_LEN => {
-            p.0.push(FieldError {
-                field: "payment.token".into(),
-                message: format!("must be at most {MAX_TOKEN_LEN} characters"),
-            });
+            p.add("payment.token", format!("must be at most {MAX_TOKEN_LEN} characters"));
             None
         }
         Some(t) => Some(t.to_string()),

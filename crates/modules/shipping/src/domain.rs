@@ -8,7 +8,8 @@ use comptoir_contracts::shipping::{
     NewShippingMethod, NewZone, Quote, QuoteRequest, Rate, ShipmentStatus, ShippingMethod, WeightBracket,
 };
 use comptoir_kernel::country::is_iso_alpha2;
-use comptoir_kernel::{Currency, Error, FieldError, Money, Result, validate};
+use comptoir_kernel::validate::Problems;
+use comptoir_kernel::{Currency, Error, Money, Result, validate};
 
 const MAX_NAME_LEN: usize = 200;
 const MAX_CODE_LEN: usize = 64;
@@ -19,37 +20,6 @@ const MAX_BRACKETS: usize = 50;
 pub const MAX_WEIGHT_GRAMS: i64 = 1_000_000;
 /// Digits after the carrier prefix of a tracking number.
 const TRACKING_DIGITS: u32 = 12;
-
-/// Collects field problems so that one answer names all of them.
-#[derive(Default)]
-struct Problems(Vec<FieldError>);
-
-impl Problems {
-    fn check<T>(&mut self, result: Result<T>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(e) => {
-                match e.field_errors() {
-                    [] => self.0.push(FieldError { field: "input".into(), message: e.to_string() }),
-                    errors => self.0.extend(errors.iter().cloned()),
-                }
-                None
-            }
-        }
-    }
-
-    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), message: message.into() });
-    }
-
-    /// The parsed value when no problem was found. `value` is `None` only if a check failed.
-    fn finish<T>(self, value: Option<T>) -> Result<T> {
-        if !self.0.is_empty() {
-            return Err(Error::validation_many(self.0));
-        }
-        value.ok_or_else(|| Error::internal("a failed check left no field error"))
-    }
-}
 
 /// An uppercase ISO 3166-1 alpha-2 code.
 fn country(field: &str, value: &str) -> Result<String> {
@@ -150,7 +120,7 @@ fn check_rate(p: &mut Problems, rate: Rate) -> Option<Rate> {
                 p.add("rate.brackets", format!("at most {MAX_BRACKETS} brackets"));
                 return None;
             }
-            let before = p.0.len();
+            let before = p.len();
             let mut previous: Option<i64> = None;
             for (i, WeightBracket { up_to_grams, amount }) in brackets.iter().enumerate() {
                 let field = format!("rate.brackets[{i}].up_to_grams");
@@ -164,7 +134,7 @@ fn check_rate(p: &mut Problems, rate: Rate) -> Option<Rate> {
                 previous = Some(*up_to_grams);
                 p.check(not_negative(&format!("rate.brackets[{i}].amount"), *amount));
             }
-            if p.0.len() > before {
+            if p.len() > before {
                 return None;
             }
         }

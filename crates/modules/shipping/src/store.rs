@@ -1,37 +1,17 @@
 //! The SQL of the shipping module. Every function runs on the connection it is given: a unit of
 //! work's for writes and the reads that decide them, a reader's otherwise.
 
+use comptoir_storage::row::{id, int, placeholders, text, timestamp};
 use std::collections::HashMap;
 
 use comptoir_contracts::address::PostalAddress;
 use comptoir_contracts::shipping::{Rate, Shipment, ShipmentStatus, ShippingMethod, TrackingEvent, Zone};
 use comptoir_kernel::{Currency, Error, PageRequest, Result, time};
-use comptoir_storage::{AnyRow, Row, db_error, query, query_scalar, uuid_from_db};
+use comptoir_storage::{AnyRow, Row, db_error, query, query_scalar};
 use sqlx::{AnyConnection, AssertSqlSafe};
 use uuid::Uuid;
 
 use crate::domain::{status_from_db, status_to_db};
-
-/// `$first, $first+1, ...`: the placeholders of an `IN` list.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
-fn text(row: &AnyRow, column: &str) -> Result<String> {
-    row.try_get::<String, _>(column).map_err(db_error)
-}
-
-fn int(row: &AnyRow, column: &str) -> Result<i64> {
-    row.try_get::<i64, _>(column).map_err(db_error)
-}
-
-fn id(row: &AnyRow, column: &str) -> Result<Uuid> {
-    uuid_from_db(&text(row, column)?)
-}
-
-fn timestamp(row: &AnyRow, column: &str) -> Result<time::Timestamp> {
-    time::from_db(&text(row, column)?)
-}
 
 fn to_json(value: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::internal(format!("cannot serialise to JSON: {e}")))
