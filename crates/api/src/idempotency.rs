@@ -18,8 +18,10 @@ use crate::state::ApiState;
 pub const IDEMPOTENCY_HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotency-replayed");
 
-pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "idempotency", include_str!("../migrations/sqlite/0001_idempotency.sql"))] };
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &[(1, "idempotency", include_str!("../migrations/sqlite/0001_idempotency.sql"))],
+    postgres: &[],
+};
 
 /// Keys are forgotten after a day.
 const KEEP: chrono::TimeDelta = chrono::TimeDelta::hours(24);

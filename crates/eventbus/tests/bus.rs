@@ -1,4 +1,5 @@
-//! The in-process bus with the outbox relay, against real SQLite module databases: an event written
+//! The in-process bus with the outbox relay, against real module databases (SQLite, or PostgreSQL
+//! when COMPTOIR_TEST_BACKEND=postgres): an event written
 //! in a transaction reaches every matching consumer once; a failing handler is retried, then
 //! dead-lettered, and a replay after the fix delivers it; nothing is lost on the way.
 
@@ -9,10 +10,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use comptoir_eventbus::{Consumer, EventBus, EventHandler, MemoryBus, OutboxRelay, RetryPolicy};
 use comptoir_kernel::{Error, EventEnvelope, PageRequest, RequestContext, Result};
-use comptoir_storage::{Db, Migrations, dead_letters, query};
+use comptoir_storage::{Db, Migrations, dead_letters, query, testing};
 
-const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "effects", "CREATE TABLE effects (event_id TEXT NOT NULL, consumer TEXT NOT NULL)")] };
+const EFFECTS: &[(i64, &str, &str)] =
+    &[(1, "effects", "CREATE TABLE effects (event_id TEXT NOT NULL, consumer TEXT NOT NULL)")];
+const MIGRATIONS: Migrations = Migrations { sqlite: EFFECTS, postgres: EFFECTS };
 
 /// A handler that records its effect with an inbox claim, and can be told to fail.
 struct RecordingHandler {
@@ -44,20 +46,17 @@ impl EventHandler for RecordingHandler {
 }
 
 struct World {
-    _dir: tempfile::TempDir,
+    _databases: [testing::TestDb; 2],
     source: Db,
     sink: Db,
     bus: MemoryBus,
 }
 
 async fn world(retry_ms: &[u64]) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let source = Db::open_sqlite("source", dir.path()).await.unwrap();
-    source.migrate(&MIGRATIONS).await.unwrap();
-    let sink = Db::open_sqlite("sink", dir.path()).await.unwrap();
-    sink.migrate(&MIGRATIONS).await.unwrap();
+    let source_db = testing::open("source", &MIGRATIONS).await;
+    let sink_db = testing::open("sink", &MIGRATIONS).await;
     let bus = MemoryBus::new(RetryPolicy { delays: retry_ms.iter().map(|ms| Duration::from_millis(*ms)).collect() });
-    World { _dir: dir, source, sink, bus }
+    World { source: source_db.db.clone(), sink: sink_db.db.clone(), _databases: [source_db, sink_db], bus }
 }
 
 fn handler(name: &'static str, db: &Db) -> Arc<RecordingHandler> {

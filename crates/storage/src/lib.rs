@@ -11,6 +11,8 @@ pub mod dead_letters;
 mod migrate;
 pub mod outbox;
 pub mod row;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod unit_of_work;
 
 pub use db::{Backend, Db, db_error, is_unique_violation};

@@ -36,6 +36,19 @@ pub fn optional_timestamp(row: &AnyRow, column: &str) -> Result<Option<time::Tim
     optional_text(row, column)?.as_deref().map(time::from_db).transpose()
 }
 
+/// A BOOLEAN column. sqlx's Any driver decodes SQLite's BOOLEAN as an integer (select it as
+/// `CAST(col AS INTEGER) AS col`) and PostgreSQL's as a boolean, or as a 32-bit integer once cast:
+/// all three read the same here.
+pub fn flag(row: &AnyRow, column: &str) -> Result<bool> {
+    if let Ok(value) = row.try_get::<bool, _>(column) {
+        return Ok(value);
+    }
+    if let Ok(value) = row.try_get::<i64, _>(column) {
+        return Ok(value != 0);
+    }
+    row.try_get::<i32, _>(column).map(|value| value != 0).map_err(db_error)
+}
+
 /// `$first, $first+1, ...`: `count` placeholders for an `IN (...)` list.
 pub fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")

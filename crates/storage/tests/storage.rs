@@ -1,15 +1,16 @@
-//! The unit of work, outbox, inbox and dead letters against a real SQLite file.
+//! The unit of work, outbox, inbox and dead letters against a real database: SQLite, or
+//! PostgreSQL when COMPTOIR_TEST_BACKEND=postgres.
 
 use comptoir_kernel::{EventEnvelope, PageRequest, RequestContext};
-use comptoir_storage::{Db, Migrations, dead_letters, outbox};
+use comptoir_storage::{Db, Migrations, dead_letters, outbox, testing};
 
-const NO_MIGRATIONS: Migrations = Migrations { sqlite: &[(1, "things", "CREATE TABLE things (id TEXT PRIMARY KEY)")] };
+const THINGS: &[(i64, &str, &str)] = &[(1, "things", "CREATE TABLE things (id TEXT PRIMARY KEY)")];
+const NO_MIGRATIONS: Migrations = Migrations { sqlite: THINGS, postgres: THINGS };
 
-async fn open() -> (tempfile::TempDir, Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite("test", dir.path()).await.unwrap();
-    db.migrate(&NO_MIGRATIONS).await.unwrap();
-    (dir, db)
+async fn open() -> (testing::TestDb, Db) {
+    let test = testing::open("test", &NO_MIGRATIONS).await;
+    let db = test.db.clone();
+    (test, db)
 }
 
 fn event() -> EventEnvelope {

@@ -25,7 +25,7 @@ use comptoir_storage::{Db, Migrations};
 pub use consumers::{CREDIT_NOTES, INVOICE_DRAFTS, INVOICE_ISSUE};
 
 pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "billing", include_str!("../migrations/sqlite/0001_billing.sql"))] };
+    Migrations { sqlite: &[(1, "billing", include_str!("../migrations/sqlite/0001_billing.sql"))], postgres: &[] };
 
 #[derive(Debug, Clone)]
 pub struct BillingConfig {

@@ -22,7 +22,7 @@ pub use consumers::CHECKOUTS;
 pub use domain::{MAX_LINE_QUANTITY, MAX_LINES};
 
 pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "cart", include_str!("../migrations/sqlite/0001_cart.sql"))] };
+    Migrations { sqlite: &[(1, "cart", include_str!("../migrations/sqlite/0001_cart.sql"))], postgres: &[] };
 
 /// The cart module; implements [`comptoir_contracts::cart::CartPort`].
 #[derive(Clone)]

@@ -25,7 +25,7 @@ use comptoir_contracts::identity::SellerDirectory;
 use comptoir_storage::{Db, Migrations};
 
 pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "catalog", include_str!("../migrations/sqlite/0001_catalog.sql"))] };
+    Migrations { sqlite: &[(1, "catalog", include_str!("../migrations/sqlite/0001_catalog.sql"))], postgres: &[] };
 
 /// The `source` of the events the catalog emits.
 pub const SOURCE: &str = "catalog";

@@ -30,7 +30,7 @@ use comptoir_storage::{Db, Migrations};
 use crate::tokens::AccessTokens;
 
 pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "identity", include_str!("../migrations/sqlite/0001_identity.sql"))] };
+    Migrations { sqlite: &[(1, "identity", include_str!("../migrations/sqlite/0001_identity.sql"))], postgres: &[] };
 
 /// The name identity's events carry as their source.
 const SOURCE: &str = "identity";

@@ -30,6 +30,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         (1, "inventory", include_str!("../migrations/sqlite/0001_inventory.sql")),
         (2, "returned movements", include_str!("../migrations/sqlite/0002_returned_movements.sql")),
     ],
+    postgres: &[],
 };
 
 /// The inventory module; cheap to clone.

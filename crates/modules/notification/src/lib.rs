@@ -30,8 +30,10 @@ use comptoir_storage::{Db, Migrations};
 
 pub use consumers::{ORDERS, SHIPMENTS, STOCK_ALERTS, WELCOME};
 
-pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "notification", include_str!("../migrations/sqlite/0001_notification.sql"))] };
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &[(1, "notification", include_str!("../migrations/sqlite/0001_notification.sql"))],
+    postgres: &[],
+};
 
 #[derive(Debug, Clone)]
 pub struct NotificationConfig {

@@ -23,7 +23,7 @@ pub use domain::{WEBHOOK_TOLERANCE_SECONDS, sign_webhook};
 pub use provider::{Authorization, CashProvider, PaymentProvider, TestProvider};
 
 pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "payment", include_str!("../migrations/sqlite/0001_payment.sql"))] };
+    Migrations { sqlite: &[(1, "payment", include_str!("../migrations/sqlite/0001_payment.sql"))], postgres: &[] };
 
 #[derive(Clone)]
 pub struct PaymentConfig {

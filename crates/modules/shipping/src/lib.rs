@@ -25,7 +25,7 @@ pub use consumers::SHIPMENTS;
 pub use webhook::{TOLERANCE_SECONDS, sign_webhook};
 
 pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "shipping", include_str!("../migrations/sqlite/0001_shipping.sql"))] };
+    Migrations { sqlite: &[(1, "shipping", include_str!("../migrations/sqlite/0001_shipping.sql"))], postgres: &[] };
 
 #[derive(Clone)]
 pub struct ShippingConfig {
