@@ -20,7 +20,7 @@ pub const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotency-rep
 
 pub const MIGRATIONS: Migrations = Migrations {
     sqlite: &[(1, "idempotency", include_str!("../migrations/sqlite/0001_idempotency.sql"))],
-    postgres: &[],
+    postgres: &[(1, "idempotency", include_str!("../migrations/postgres/0001_idempotency.sql"))],
 };
 
 /// Keys are forgotten after a day.
@@ -80,8 +80,7 @@ impl IdempotencyStore {
                 .await
                 .map_err(db_error)?;
                 let stored_hash: String = row.try_get("request_hash").map_err(db_error)?;
-                // sqlx's Any driver cannot decode SQLite BOOLEAN columns; read it as an integer.
-                let completed = row.try_get::<i64, _>("completed").map_err(db_error)? != 0;
+                let completed = comptoir_storage::row::flag(&row, "completed")?;
                 if stored_hash != request_hash {
                     Claim::Mismatch
                 } else if !completed {

@@ -24,8 +24,10 @@ use comptoir_storage::{Db, Migrations};
 
 pub use consumers::{CREDIT_NOTES, INVOICE_DRAFTS, INVOICE_ISSUE};
 
-pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "billing", include_str!("../migrations/sqlite/0001_billing.sql"))], postgres: &[] };
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &[(1, "billing", include_str!("../migrations/sqlite/0001_billing.sql"))],
+    postgres: &[(1, "billing", include_str!("../migrations/postgres/0001_billing.sql"))],
+};
 
 #[derive(Debug, Clone)]
 pub struct BillingConfig {

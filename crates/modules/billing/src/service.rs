@@ -81,7 +81,13 @@ impl BillingModule {
             issued_at: None,
             created_at: time::now(),
         };
-        store::insert_invoice(uow, &invoice).await?;
+        if !store::insert_invoice(uow, &invoice).await? {
+            // Drafted by a concurrent writer since we looked (only possible with several writers,
+            // as on PostgreSQL): its draft, now committed, is the order's invoice.
+            return store::invoice_for_order(uow, order.order_id).await?.ok_or_else(|| {
+                Error::internal(format!("order {} has an invoice that cannot be read", order.order_id))
+            });
+        }
         uow.emit(&invoice_event(ctx, events::INVOICE_DRAFTED, &invoice)).await?;
         Ok(invoice)
     }
@@ -119,11 +125,10 @@ impl BillingModule {
         ctx: &RequestContext,
         refund: &RefundCompleted,
     ) -> Result<CreditNote> {
-        if let Some(existing) = store::credit_note_for_refund(uow, refund.refund_id).await? {
-            return Ok(existing);
-        }
         let invoice = match store::invoice_for_order(uow, refund.order_id).await? {
-            Some(invoice) if invoice.status == InvoiceStatus::Issued => invoice,
+            // Locked before anything credited against it is read: concurrent credits of one
+            // invoice (several writers, as on PostgreSQL) queue here and see each other's notes.
+            Some(invoice) if store::lock_issued_invoice(uow, invoice.id).await? => invoice,
             // The refund overtook the order's completion: the bus retries later, and a refund
             // that never finds an invoice ends up as a dead letter for staff to look at.
             _ => {
@@ -133,6 +138,9 @@ impl BillingModule {
                 )));
             }
         };
+        if let Some(existing) = store::credit_note_for_refund(uow, refund.refund_id).await? {
+            return Ok(existing);
+        }
         if refund.amount.currency != invoice.gross.currency {
             return Err(Error::internal(format!(
                 "refund {} is in {} but invoice {} is in {}",

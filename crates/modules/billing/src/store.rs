@@ -1,7 +1,7 @@
 //! The SQL of the billing module. Every function runs on the connection it is given: a unit of
 //! work's for writes and the reads that decide them, a reader's otherwise.
 
-use comptoir_storage::row::{int, optional_text, placeholders, text, timestamp};
+use comptoir_storage::row::{flag, int, optional_text, placeholders, text, timestamp};
 use std::collections::HashMap;
 
 use comptoir_contracts::billing::{CreditNote, Invoice, InvoiceLine, InvoiceStatus, Party, TaxRule, TaxSummaryLine};
@@ -101,13 +101,14 @@ pub async fn set_channel_mode(c: &mut AnyConnection, channel: &str, prices_inclu
 
 /// Whether the channel's prices include tax; `None` when the channel has no row.
 pub async fn channel_mode(c: &mut AnyConnection, channel: &str) -> Result<Option<bool>> {
-    let flag: Option<i64> =
-        query_scalar("SELECT CAST(prices_include_tax AS INTEGER) FROM channel_tax_modes WHERE channel = $1")
-            .bind(channel)
-            .fetch_optional(c)
-            .await
-            .map_err(db_error)?;
-    Ok(flag.map(|f| f != 0))
+    let row = query(
+        "SELECT CAST(prices_include_tax AS INTEGER) AS prices_include_tax FROM channel_tax_modes WHERE channel = $1",
+    )
+    .bind(channel)
+    .fetch_optional(c)
+    .await
+    .map_err(db_error)?;
+    row.as_ref().map(|row| flag(row, "prices_include_tax")).transpose()
 }
 
 // ---- Numbering -----------------------------------------------------------------------------
@@ -145,12 +146,15 @@ fn status_from_db(value: &str) -> Result<InvoiceStatus> {
     }
 }
 
-/// Writes a draft invoice with its lines and tax summary.
-pub async fn insert_invoice(c: &mut AnyConnection, invoice: &Invoice) -> Result<()> {
-    query(
+/// Writes a draft invoice with its lines and tax summary. `false`, writing nothing, if the order
+/// has an invoice already: one drafted by a concurrent writer since the caller looked, which this
+/// statement waits for (on PostgreSQL) and which the caller's next read sees.
+pub async fn insert_invoice(c: &mut AnyConnection, invoice: &Invoice) -> Result<bool> {
+    let done = query(
         "INSERT INTO invoices (id, order_id, order_number, customer_id, status, number, seller, buyer, currency, \
              net, tax, gross, issued_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (order_id) DO NOTHING",
     )
     .bind(invoice.id.to_string())
     .bind(invoice.order_id.to_string())
@@ -169,6 +173,9 @@ pub async fn insert_invoice(c: &mut AnyConnection, invoice: &Invoice) -> Result<
     .execute(&mut *c)
     .await
     .map_err(db_error)?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
     for (position, line) in invoice.lines.iter().enumerate() {
         query(
             "INSERT INTO invoice_lines (invoice_id, position, description, sku, quantity, rate, net, tax, gross) \
@@ -202,10 +209,10 @@ pub async fn insert_invoice(c: &mut AnyConnection, invoice: &Invoice) -> Result<
         .await
         .map_err(db_error)?;
     }
-    Ok(())
+    Ok(true)
 }
 
-/// Gives a draft its number. `false` if it was no longer a draft: the only update an invoice
+/// Gives a draft its number. `false` if it was no longer a draft: the only change an invoice
 /// ever sees, and never one of an issued invoice.
 pub async fn mark_issued(c: &mut AnyConnection, id: Uuid, number: &str, issued_at: &time::Timestamp) -> Result<bool> {
     let done =
@@ -216,6 +223,19 @@ pub async fn mark_issued(c: &mut AnyConnection, id: Uuid, number: &str, issued_a
             .execute(c)
             .await
             .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Holds an issued invoice until the caller's unit of work ends, so that credit notes against it
+/// are issued one after the other: each then reads what the previous ones credited. The update
+/// changes nothing (PostgreSQL has writers that SQLite serialises, and SQLite has no
+/// `SELECT ... FOR UPDATE`). `false` if the invoice is not issued.
+pub async fn lock_issued_invoice(c: &mut AnyConnection, id: Uuid) -> Result<bool> {
+    let done = query("UPDATE invoices SET status = status WHERE id = $1 AND status = 'issued'")
+        .bind(id.to_string())
+        .execute(c)
+        .await
+        .map_err(db_error)?;
     Ok(done.rows_affected() == 1)
 }
 

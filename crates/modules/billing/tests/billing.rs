@@ -1,4 +1,5 @@
-//! The billing module against a real SQLite database. Events from ordering and payment are
+//! The billing module against a real database (SQLite, or PostgreSQL when
+//! COMPTOIR_TEST_BACKEND=postgres). Events from ordering and payment are
 //! delivered by calling the consumers' handlers directly.
 //!
 //! PDF checks parse the document back with printpdf's own parser (`PdfDocument::parse` and
@@ -17,13 +18,13 @@ use comptoir_contracts::ordering::events::{self as ordering, OrderPlaced};
 use comptoir_contracts::ordering::{OrderLine, OrderSnapshot, OrderTotals, ShippingChoice};
 use comptoir_contracts::payment::events::{self as payment, RefundCompleted};
 use comptoir_kernel::{Currency, Error, EventEnvelope, Money, PageRequest, RequestContext};
-use comptoir_storage::{Db, outbox};
+use comptoir_storage::outbox;
+use comptoir_storage::testing::{self, TestDb};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 struct Shop {
-    _dir: tempfile::TempDir,
-    db: Db,
+    db: TestDb,
     billing: BillingModule,
 }
 
@@ -36,11 +37,9 @@ fn seller() -> Party {
 }
 
 async fn open() -> Shop {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite("billing", dir.path()).await.unwrap();
-    db.migrate(&MIGRATIONS).await.unwrap();
-    let billing = BillingModule::new(db.clone(), BillingConfig { seller: seller() });
-    Shop { _dir: dir, db, billing }
+    let db = testing::open("billing", &MIGRATIONS).await;
+    let billing = BillingModule::new(db.db.clone(), BillingConfig { seller: seller() });
+    Shop { db, billing }
 }
 
 fn ctx() -> RequestContext {
@@ -494,6 +493,35 @@ async fn fifty_concurrent_checkouts_get_fifty_consecutive_numbers() {
 }
 
 #[tokio::test]
+async fn placed_and_completed_at_once_make_one_invoice() {
+    let shop = open().await;
+    let orders: Vec<OrderSnapshot> =
+        (1..=20).map(|i| order_of(&format!("CO-{i:06}"), &[("Mug", i, 1200)], 0)).collect();
+    let consumers = shop.billing.consumers();
+    let handler = |name: &str| consumers.iter().find(|c| c.name == name).unwrap().handler.clone();
+    let mut tasks = Vec::new();
+    for order in &orders {
+        // Both events of an order race, through their own consumers.
+        for (consumer, event_type) in
+            [(INVOICE_DRAFTS, ordering::ORDER_PLACED), (INVOICE_ISSUE, ordering::CHECKOUT_COMPLETED)]
+        {
+            let handler = handler(consumer);
+            let event = order_event(event_type, order);
+            tasks.push(tokio::spawn(async move { handler.handle(&event).await }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    for order in &orders {
+        let invoice = shop.billing.invoice_for_order(&ctx(), order.order_id).await.unwrap();
+        assert_eq!((invoice.status, invoice.lines.len()), (InvoiceStatus::Issued, 2));
+    }
+    assert_eq!(shop.events(events::INVOICE_DRAFTED).await.len(), 20, "one draft per order");
+    assert_eq!(shop.events(events::INVOICE_ISSUED).await.len(), 20);
+}
+
+#[tokio::test]
 async fn an_issued_invoice_never_changes() {
     let shop = open().await;
     let order = tee_order();
@@ -582,6 +610,48 @@ async fn refunds_are_credited_pro_rata_with_their_own_numbers() {
     let invoice_number = invoice.number.unwrap();
     assert!(invoice_number.ends_with("-000001"));
     assert_eq!(shop.billing.invoice_for_order(&ctx(), order.order_id).await.unwrap().number, Some(invoice_number));
+}
+
+#[tokio::test]
+async fn concurrent_refunds_never_credit_more_than_the_invoice() {
+    let shop = open().await;
+    let order = tee_order();
+    shop.complete(&order).await;
+    let invoice = shop.billing.invoice_for_order(&ctx(), order.order_id).await.unwrap();
+    assert_eq!(invoice.gross, eur(5499));
+
+    // Twelve refunds of 5.00 against 54.99, plus one of them delivered twice under new event
+    // ids: ten fit, two do not.
+    let handler = shop.billing.consumers().into_iter().find(|c| c.name == CREDIT_NOTES).unwrap().handler;
+    let refunds: Vec<Uuid> = (0..12).map(|_| Uuid::now_v7()).collect();
+    let events: Vec<EventEnvelope> =
+        refunds.iter().chain([&refunds[0], &refunds[0]]).map(|refund| refund_event(&order, *refund, 500)).collect();
+    let tasks: Vec<_> = events
+        .into_iter()
+        .map(|event| {
+            let handler = handler.clone();
+            tokio::spawn(async move { handler.handle(&event).await })
+        })
+        .collect();
+    let mut refused = 0;
+    for task in tasks {
+        if let Err(e) = task.await.unwrap() {
+            assert_eq!(e.code(), "credit-exceeds-invoice", "{e}");
+            refused += 1;
+        }
+    }
+
+    let notes = shop.billing.credit_notes_for_order(&ctx(), order.order_id).await.unwrap();
+    let refunded = |note: &comptoir_contracts::billing::CreditNote| note.gross.amount;
+    assert_eq!((notes.len(), notes.iter().map(refunded).sum::<i64>()), (10, 5000));
+    assert!(refused >= 2, "the eleventh and twelfth refunds exceed the invoice");
+    let mut numbers: Vec<String> = notes.iter().map(|n| n.number.clone()).collect();
+    numbers.sort();
+    let expected: Vec<String> = (1..=10).map(|n| format!("CN-{}-{n:06}", year())).collect();
+    assert_eq!(numbers, expected, "no gap, no duplicate");
+    // Each credit is pro rata (5.00 × 916 / 5499 = 0.8329 → 0.83): no credit took the remainder.
+    assert!(notes.iter().all(|n| n.tax == eur(83)));
+    assert_eq!(shop.events(events::CREDIT_NOTE_ISSUED).await.len(), 10);
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The cart port: reads in one read transaction, changes in one unit of work with their event.
 //! Catalog and inventory are asked before the unit of work opens, so no remote call holds the
-//! write lock; the cart is then read again inside it, and the rules applied to what is there.
+//! write lock; the cart is then locked (`store::lock`) and read again inside it, and the rules applied.
 
 use std::collections::HashMap;
 
@@ -60,6 +60,7 @@ impl CartModule {
         decide: impl FnOnce(&[Line]) -> Result<LineChange>,
     ) -> Result<Cart> {
         let mut uow = self.db.begin().await?;
+        store::lock(&mut uow, id).await?;
         let record = domain::authorize_write(store::cart(&mut uow, id).await?, id, access)?;
         let mut lines = store::lines(&mut uow, id).await?;
         let change = decide(&lines)?;
@@ -86,6 +87,7 @@ impl CartModule {
         now: Timestamp,
     ) -> Result<(CartRecord, Vec<Line>)> {
         if let Some(existing) = store::active_customer_cart(uow, customer_id, Some(channel)).await? {
+            store::lock(uow, existing.id).await?;
             let lines = store::lines(uow, existing.id).await?;
             return Ok((existing, lines));
         }
@@ -98,6 +100,7 @@ impl CartModule {
         let existing = store::active_customer_cart(uow, customer_id, Some(channel))
             .await?
             .ok_or_else(|| Error::unavailable("the customer's cart changed concurrently; retry"))?;
+        store::lock(uow, existing.id).await?;
         let lines = store::lines(uow, existing.id).await?;
         Ok((existing, lines))
     }
@@ -225,7 +228,8 @@ impl CartPort for CartModule {
         let available = self.available(ctx, skus).await?;
 
         let mut uow = self.db.begin().await?;
-        // Read again under the write lock: a concurrent merge of the same cart may have won.
+        // Read again under the cart's lock: a concurrent merge of the same cart may have won.
+        store::lock(&mut uow, id).await?;
         let anonymous = domain::authorize_read(store::cart(&mut uow, id).await?, id, &access)?;
         if anonymous.status == CartStatus::Merged {
             drop(uow);

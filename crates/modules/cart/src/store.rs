@@ -112,6 +112,19 @@ pub async fn apply(conn: &mut AnyConnection, cart_id: Uuid, change: &LineChange)
     Ok(())
 }
 
+/// Takes the cart's row lock for the rest of the unit of work, before its lines are read: on
+/// PostgreSQL concurrent writers are not serialised as on SQLite, and a read-modify-write of the
+/// lines would otherwise lose a change. An UPDATE rather than `SELECT ... FOR UPDATE`, which SQLite
+/// does not have; a no-op when the cart does not exist (the caller's read then says so).
+pub async fn lock(conn: &mut AnyConnection, cart_id: Uuid) -> Result<()> {
+    query("UPDATE carts SET updated_at = updated_at WHERE id = $1")
+        .bind(cart_id.to_string())
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 pub async fn touch(conn: &mut AnyConnection, cart_id: Uuid, at: &Timestamp) -> Result<()> {
     query("UPDATE carts SET updated_at = $2 WHERE id = $1")
         .bind(cart_id.to_string())

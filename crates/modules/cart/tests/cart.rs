@@ -1,5 +1,5 @@
-//! The cart module against a real SQLite database, with small stand-ins for the catalog and
-//! inventory ports (the only way the cart reaches those modules).
+//! The cart module against a real database (SQLite, or PostgreSQL when COMPTOIR_TEST_BACKEND=postgres),
+//! with small stand-ins for the catalog and inventory ports (the only way the cart reaches those modules).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,7 @@ use comptoir_contracts::cart::{AddLine, Cart, CartAccess, CartPort, CartStatus, 
 use comptoir_contracts::catalog::*;
 use comptoir_contracts::inventory::*;
 use comptoir_kernel::{Actor, Currency, Error, EventEnvelope, Money, Page, PageRequest, RequestContext, Result};
-use comptoir_storage::{Db, outbox};
+use comptoir_storage::{outbox, testing};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
@@ -210,8 +210,7 @@ fn eur(amount: i64) -> Money {
 }
 
 struct Shop {
-    _dir: tempfile::TempDir,
-    db: Db,
+    db: testing::TestDb,
     carts: CartModule,
     catalog: Arc<FakeCatalog>,
     inventory: Arc<FakeInventory>,
@@ -220,9 +219,7 @@ struct Shop {
 /// MUG 12.50 EUR (10 in stock), TEE 20.00 EUR (3), SOCK 4.00 EUR (5); ODD is priced in USD in the
 /// EUR channel, NOPRICE has no online price, BIG costs so much that three overflow the totals.
 async fn shop() -> Shop {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite("cart", dir.path()).await.unwrap();
-    db.migrate(&MIGRATIONS).await.unwrap();
+    let db = testing::open("cart", &MIGRATIONS).await;
     let catalog = Arc::new(FakeCatalog::default());
     let inventory = Arc::new(FakeInventory::default());
     for (sku, price, stock) in [("MUG", 1250, 10), ("TEE", 2000, 3), ("SOCK", 400, 5), ("BIG", i64::MAX / 2, 10)] {
@@ -234,7 +231,7 @@ async fn shop() -> Shop {
     inventory.set("ODD", 10);
     inventory.set("NOPRICE", 10);
     let carts = CartModule::new(db.clone(), catalog.clone(), inventory.clone());
-    Shop { _dir: dir, db, carts, catalog, inventory }
+    Shop { db, carts, catalog, inventory }
 }
 
 fn ctx() -> RequestContext {
@@ -402,6 +399,22 @@ async fn lines_are_added_increased_set_and_removed_with_totals() {
     let read = shop.carts.get_cart(&ctx(), id, &access).await.unwrap();
     assert_eq!(quantities(&read), vec![("MUG", 1)]);
     assert!(read.updated_at >= read.created_at);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_changes_to_one_cart_all_count() {
+    let shop = shop().await;
+    let (cart, access) = shop.anonymous().await;
+    let adds = (0..8).map(|_| {
+        let (carts, access) = (shop.carts.clone(), access.clone());
+        tokio::spawn(async move { carts.add_line(&ctx(), cart.id, &access, add("MUG", 1)).await })
+    });
+    for add in adds.collect::<Vec<_>>() {
+        add.await.unwrap().unwrap();
+    }
+    let read = shop.carts.get_cart(&ctx(), cart.id, &access).await.unwrap();
+    assert_eq!(quantities(&read), vec![("MUG", 8)], "no add is lost to another");
+    assert_eq!(shop.events(events::CART_UPDATED).await.len(), 8);
 }
 
 #[tokio::test]

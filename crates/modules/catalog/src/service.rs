@@ -44,8 +44,18 @@ impl CatalogModule {
     }
 }
 
-/// A product about to change, read inside the unit of work that changes it.
+/// A product about to change, locked then read inside the unit of work that changes it: a
+/// concurrent change waits for this one to commit, and this one starts from what the previous one
+/// committed.
 async fn product_for_update(conn: &mut AnyConnection, id: Uuid) -> Result<Product> {
+    if !store::lock_product(conn, id).await? {
+        return Err(Error::not_found("product", id));
+    }
+    product_as_written(conn, id).await
+}
+
+/// The product as the unit of work has left it, for the answer and the event.
+async fn product_as_written(conn: &mut AnyConnection, id: Uuid) -> Result<Product> {
     store::find_product(conn, &Lookup::Id(id), Visibility::All).await?.ok_or_else(|| Error::not_found("product", id))
 }
 
@@ -134,7 +144,7 @@ impl CatalogPort for CatalogModule {
         for (i, variant) in draft.variants.iter().enumerate() {
             store::insert_variant(&mut uow, id, i, variant, &format!("variants[{i}].")).await?;
         }
-        let product = product_for_update(&mut uow, id).await?;
+        let product = product_as_written(&mut uow, id).await?;
         emit_product(&mut uow, ctx, events::PRODUCT_CREATED, &product).await?;
         self.commit(uow).await?;
         Ok(product)
@@ -184,7 +194,7 @@ impl CatalogPort for CatalogModule {
         ensure_skus_free(&mut uow, &[draft.sku.as_str()], |_| "sku".to_string()).await?;
         store::insert_variant(&mut uow, product_id, product.variants.len(), &draft, "").await?;
         store::touch_product(&mut uow, product_id, &time::to_db(&now())).await?;
-        let product = product_for_update(&mut uow, product_id).await?;
+        let product = product_as_written(&mut uow, product_id).await?;
         emit_product(&mut uow, ctx, events::PRODUCT_UPDATED, &product).await?;
         self.commit(uow).await?;
         Ok(product)
@@ -196,11 +206,16 @@ impl CatalogPort for CatalogModule {
         let (variant_id, product_id) =
             store::variant_of_sku(&mut uow, sku.trim()).await?.ok_or_else(|| Error::not_found("sku", sku))?;
         if prices.is_empty() {
-            return product_for_update(&mut uow, product_id).await;
+            return product_as_written(&mut uow, product_id).await;
+        }
+        // The product's lock before its prices, in the order every change to a product takes them;
+        // a SKU whose product was deleted meanwhile is gone.
+        if !store::lock_product(&mut uow, product_id).await? {
+            return Err(Error::not_found("sku", sku));
         }
         store::upsert_prices(&mut uow, variant_id, &prices).await?;
         store::touch_product(&mut uow, product_id, &time::to_db(&now())).await?;
-        let product = product_for_update(&mut uow, product_id).await?;
+        let product = product_as_written(&mut uow, product_id).await?;
         emit_product(&mut uow, ctx, events::PRODUCT_UPDATED, &product).await?;
         self.commit(uow).await?;
         Ok(product)
@@ -325,6 +340,10 @@ impl CatalogPort for CatalogModule {
     async fn update_collection(&self, ctx: &RequestContext, id: Uuid, patch: CollectionPatch) -> Result<Collection> {
         let changes = domain::collection_changes(patch)?;
         let mut uow = self.db.begin().await?;
+        // Locked before it is read, as a product is: concurrent patches apply one after the other.
+        if !store::lock_collection(&mut uow, id).await? {
+            return Err(Error::not_found("collection", id));
+        }
         let mut collection = store::find_collection(&mut uow, &Lookup::Id(id))
             .await?
             .ok_or_else(|| Error::not_found("collection", id))?;

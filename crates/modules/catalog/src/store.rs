@@ -222,7 +222,7 @@ async fn complete(conn: &mut AnyConnection, products: &mut [Product]) -> Result<
     let sql = format!(
         "SELECT v.id, v.product_id, v.sku, v.options, v.weight_grams, vp.channel, vp.amount, vp.currency \
          FROM variants v LEFT JOIN variant_prices vp ON vp.variant_id = v.id \
-         WHERE v.product_id IN ({list}) ORDER BY v.product_id, v.position, vp.channel"
+         WHERE v.product_id IN ({list}) ORDER BY v.product_id, v.position, v.id, vp.channel"
     );
     let mut variant_query = query(AssertSqlSafe(sql));
     for id in &ids {
@@ -254,7 +254,7 @@ async fn complete(conn: &mut AnyConnection, products: &mut [Product]) -> Result<
 
     let sql = format!(
         "SELECT product_id, category_id FROM product_categories \
-         WHERE product_id IN ({list}) ORDER BY product_id, position"
+         WHERE product_id IN ({list}) ORDER BY product_id, position, category_id"
     );
     let mut category_query = query(AssertSqlSafe(sql));
     for id in &ids {
@@ -309,6 +309,18 @@ pub async fn offer(conn: &mut AnyConnection, sku: &str, channel: &str) -> Result
 }
 
 // ---- products: writes ----
+
+/// Takes the product's row lock until the unit of work ends, so that changes to one product run one
+/// after the other: SQLite serialises writers already, PostgreSQL does not. A no-op UPDATE because
+/// SQLite has no `SELECT ... FOR UPDATE`. Answers whether the product exists.
+pub async fn lock_product(conn: &mut AnyConnection, id: Uuid) -> Result<bool> {
+    let done = query("UPDATE products SET updated_at = updated_at WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
 
 /// Tables whose rows are named by a unique slug.
 #[derive(Debug, Clone, Copy)]
@@ -584,6 +596,16 @@ fn collection_from_row(row: &AnyRow) -> Result<Collection> {
     })
 }
 
+/// Takes the collection's row lock until the unit of work ends, as [`lock_product`] does.
+pub async fn lock_collection(conn: &mut AnyConnection, id: Uuid) -> Result<bool> {
+    let done = query("UPDATE collections SET updated_at = updated_at WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn find_collection(conn: &mut AnyConnection, key: &Lookup) -> Result<Option<Collection>> {
     let found = match key {
         Lookup::Id(id) => {
@@ -629,7 +651,7 @@ async fn attach_collection_products(conn: &mut AnyConnection, collections: &mut 
     }
     let sql = format!(
         "SELECT collection_id, product_id FROM collection_products WHERE collection_id IN ({}) \
-         ORDER BY collection_id, position",
+         ORDER BY collection_id, position, product_id",
         placeholders(1, collections.len())
     );
     let mut links_query = query(AssertSqlSafe(sql));

@@ -1,4 +1,4 @@
-//! The catalog against a real SQLite database.
+//! The catalog against a real database: SQLite, or PostgreSQL with `COMPTOIR_TEST_BACKEND=postgres`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use comptoir_contracts::catalog::{
 };
 use comptoir_contracts::identity::SellerDirectory;
 use comptoir_kernel::{Actor, Currency, Error, EventEnvelope, Money, PageRequest, RequestContext, Result};
+use comptoir_storage::testing::{self, TestDb};
 use comptoir_storage::{Db, outbox};
 use uuid::Uuid;
 
@@ -26,8 +27,7 @@ impl SellerDirectory for KnownSellers {
 }
 
 struct Shop {
-    _dir: tempfile::TempDir,
-    db: Db,
+    db: TestDb,
     catalog: CatalogModule,
     seller: Uuid,
     other_seller: Uuid,
@@ -35,14 +35,12 @@ struct Shop {
 }
 
 async fn shop() -> Shop {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite("catalog", dir.path()).await.unwrap();
-    db.migrate(&MIGRATIONS).await.unwrap();
+    let db = testing::open("catalog", &MIGRATIONS).await;
     let (seller, other_seller) = (Uuid::now_v7(), Uuid::now_v7());
     let sellers = Arc::new(KnownSellers(HashSet::from([seller, other_seller])));
-    let catalog = CatalogModule::new(db.clone(), sellers);
+    let catalog = CatalogModule::new(db.db.clone(), sellers);
     let ctx = RequestContext::new("corr-catalog", Actor::user("staff-1"));
-    Shop { _dir: dir, db, catalog, seller, other_seller, ctx }
+    Shop { db, catalog, seller, other_seller, ctx }
 }
 
 fn eur(channel: &str, amount: i64) -> PriceInput {
@@ -650,4 +648,63 @@ async fn cached_reads_never_outlive_a_write() {
     assert_eq!(s.list(ProductFilter::default(), Visibility::PublishedOnly).await, (vec!["Hat".to_string()], 1));
     s.catalog.delete_product(&s.ctx, shirt.id).await.unwrap();
     assert_eq!(s.catalog.get_product(&s.ctx, &shirt.slug, Visibility::All).await.unwrap_err().status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_changes_to_one_product_lose_nothing() {
+    let shop = shop().await;
+    let p = shop.create(product(shop.seller, "Sock", &["SOCK-0"])).await;
+
+    // Patches of different fields race: each must survive the other.
+    for round in 0..5 {
+        let (name, description) = (format!("Sock {round}"), format!("Round {round}"));
+        let rename = ProductPatch { name: Some(name.clone()), ..Default::default() };
+        let describe = ProductPatch { description: Some(description.clone()), ..Default::default() };
+        let (a, b) = (shop.catalog.clone(), shop.catalog.clone());
+        let (ctx_a, ctx_b) = (shop.ctx.clone(), shop.ctx.clone());
+        let (renamed, described) = tokio::join!(
+            tokio::spawn(async move { a.update_product(&ctx_a, p.id, rename).await }),
+            tokio::spawn(async move { b.update_product(&ctx_b, p.id, describe).await }),
+        );
+        renamed.unwrap().unwrap();
+        described.unwrap().unwrap();
+        let read = shop.catalog.get_product(&shop.ctx, &p.id.to_string(), Visibility::All).await.unwrap();
+        assert_eq!((read.name, read.description), (name, description), "round {round}");
+    }
+
+    // Variants added at once (all spawned before any is awaited) each get a place of their own, in
+    // the order they were committed.
+    let adds = (1..=8)
+        .map(|i| {
+            let (catalog, ctx) = (shop.catalog.clone(), shop.ctx.clone());
+            tokio::spawn(async move {
+                catalog.add_variant(&ctx, p.id, variant(&format!("SOCK-{i}"), vec![eur("online", 500)])).await
+            })
+        })
+        .collect::<Vec<_>>();
+    let mut counts = Vec::new();
+    for add in adds {
+        counts.push(add.await.unwrap().unwrap().variants.len());
+    }
+    counts.sort();
+    assert_eq!(counts, (2..=9).collect::<Vec<_>>(), "each addition saw the ones committed before it");
+    let read = shop.catalog.get_product(&shop.ctx, &p.id.to_string(), Visibility::All).await.unwrap();
+    let skus: HashSet<String> = read.variants.iter().map(|v| v.sku.clone()).collect();
+    assert_eq!((read.variants.len(), skus.len()), (9, 9));
+
+    // Two products racing for one SKU: one is created, the other refused as a duplicate.
+    let racers = (0..2)
+        .map(|i| {
+            let (catalog, ctx) = (shop.catalog.clone(), shop.ctx.clone());
+            let mut input = product(shop.seller, "Glove", &["GLOVE-1"]);
+            input.slug = Some(format!("glove-{i}"));
+            tokio::spawn(async move { catalog.create_product(&ctx, input).await })
+        })
+        .collect::<Vec<_>>();
+    let mut outcomes = Vec::new();
+    for racer in racers {
+        outcomes.push(racer.await.unwrap().map(|_| ()).map_err(|e| e.code().to_string()));
+    }
+    outcomes.sort();
+    assert_eq!(outcomes, [Ok(()), Err("duplicate-sku".to_string())]);
 }

@@ -29,8 +29,10 @@ use comptoir_storage::{Db, Migrations};
 
 use crate::tokens::AccessTokens;
 
-pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "identity", include_str!("../migrations/sqlite/0001_identity.sql"))], postgres: &[] };
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &[(1, "identity", include_str!("../migrations/sqlite/0001_identity.sql"))],
+    postgres: &[(1, "identity", include_str!("../migrations/postgres/0001_identity.sql"))],
+};
 
 /// The name identity's events carry as their source.
 const SOURCE: &str = "identity";

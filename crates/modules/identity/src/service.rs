@@ -23,6 +23,9 @@ fn invalid_credentials() -> Error {
 /// Longer than any token or key this module issues: refused without touching the database.
 const LONGEST_SECRET: usize = 256;
 
+/// How often a tier change is tried again after losing to a concurrent one.
+const TIER_CHANGE_ATTEMPTS: usize = 3;
+
 impl IdentityModule {
     async fn login(&self, ctx: &RequestContext, kind: UserKind, credentials: Credentials) -> Result<(User, TokenPair)> {
         let email = credentials.email.trim().to_lowercase();
@@ -291,18 +294,25 @@ impl IdentityPort for IdentityModule {
 
     async fn set_customer_tier(&self, ctx: &RequestContext, id: Uuid, tier: CustomerTier) -> Result<Customer> {
         let mut uow = self.db.begin().await?;
-        let mut user = store::user_by_id(&mut *uow, UserKind::Customer, id)
-            .await?
-            .ok_or_else(|| Error::not_found("customer", id))?;
-        if user.tier == tier {
-            return Ok(user.customer());
+        // The change is conditional on the tier just read, so that concurrent changes (PostgreSQL
+        // does not serialise writers) each report the tier they really replaced; one that lost
+        // reads the tier again.
+        for _ in 0..TIER_CHANGE_ATTEMPTS {
+            let mut user = store::user_by_id(&mut *uow, UserKind::Customer, id)
+                .await?
+                .ok_or_else(|| Error::not_found("customer", id))?;
+            if user.tier == tier {
+                return Ok(user.customer());
+            }
+            if store::set_tier(&mut *uow, id, user.tier, tier, time::now()).await? {
+                let changed = events::CustomerTierChanged { customer_id: id, previous_tier: user.tier, tier };
+                uow.emit(&EventEnvelope::new(ctx, SOURCE, events::CUSTOMER_TIER_CHANGED, changed)).await?;
+                uow.commit().await?;
+                user.tier = tier;
+                return Ok(user.customer());
+            }
         }
-        store::set_tier(&mut *uow, id, tier, time::now()).await?;
-        let changed = events::CustomerTierChanged { customer_id: id, previous_tier: user.tier, tier };
-        uow.emit(&EventEnvelope::new(ctx, SOURCE, events::CUSTOMER_TIER_CHANGED, changed)).await?;
-        uow.commit().await?;
-        user.tier = tier;
-        Ok(user.customer())
+        Err(Error::conflict_on("concurrent-change", "tier", "was being changed by another request; try again"))
     }
 
     async fn list_addresses(
@@ -323,7 +333,8 @@ impl IdentityPort for IdentityModule {
         let now = time::now();
 
         let mut uow = self.db.begin().await?;
-        if !store::customer_exists(&mut *uow, customer_id).await? {
+        // Held until commit: the count and the default below stay true while this one is added.
+        if !store::lock_customer(&mut *uow, customer_id).await? {
             return Err(Error::not_found("customer", customer_id));
         }
         if store::count_addresses(&mut *uow, customer_id).await? >= MAX_ADDRESSES_PER_CUSTOMER {
@@ -351,13 +362,17 @@ impl IdentityPort for IdentityModule {
     ) -> Result<Address> {
         let fields = domain::parse_address(&input)?;
         let mut uow = self.db.begin().await?;
-        if store::address(&mut *uow, customer_id, address_id).await?.is_none() {
+        // Held until commit, so that a concurrent change cannot make a second default. An unknown
+        // customer has no such address; an unknown address rolls the cleared defaults back.
+        if !store::lock_customer(&mut *uow, customer_id).await? {
             return Err(Error::not_found("address", address_id));
         }
         if fields.is_default {
             store::clear_default_addresses(&mut *uow, customer_id, fields.kind, address_id).await?;
         }
-        store::update_address(&mut *uow, customer_id, address_id, &fields, time::now()).await?;
+        if !store::update_address(&mut *uow, customer_id, address_id, &fields, time::now()).await? {
+            return Err(Error::not_found("address", address_id));
+        }
         let address = stored_address(address_id, fields);
         uow.emit(&address_event(ctx, customer_id, &address, AddressChange::Updated)).await?;
         uow.commit().await?;
@@ -366,10 +381,9 @@ impl IdentityPort for IdentityModule {
 
     async fn delete_address(&self, ctx: &RequestContext, customer_id: Uuid, address_id: Uuid) -> Result<()> {
         let mut uow = self.db.begin().await?;
-        let address = store::address(&mut *uow, customer_id, address_id)
+        let address = store::delete_address(&mut *uow, customer_id, address_id)
             .await?
             .ok_or_else(|| Error::not_found("address", address_id))?;
-        store::delete_address(&mut *uow, customer_id, address_id).await?;
         uow.emit(&address_event(ctx, customer_id, &address, AddressChange::Deleted)).await?;
         uow.commit().await
     }
@@ -465,8 +479,11 @@ impl IdentityPort for IdentityModule {
         if key.revoked {
             return Ok(key);
         }
-        store::revoke_api_key(&mut *uow, id, time::now()).await?;
         key.revoked = true;
+        // Of concurrent revocations, only the one that changed the row reports it.
+        if !store::revoke_api_key(&mut *uow, id, time::now()).await? {
+            return Ok(key);
+        }
         uow.emit(&api_key_event(ctx, events::API_KEY_REVOKED, &key)).await?;
         uow.commit().await?;
         Ok(key)

@@ -6,8 +6,8 @@ use comptoir_contracts::identity::{
 };
 use comptoir_kernel::time::{self, Timestamp};
 use comptoir_kernel::{Error, PageRequest, Result};
-use comptoir_storage::row::{id, optional_text, optional_timestamp, text, timestamp};
-use comptoir_storage::{AnyRow, Row, db_error, is_unique_violation, uuid_from_db};
+use comptoir_storage::row::{flag, id, optional_text, optional_timestamp, text, timestamp};
+use comptoir_storage::{AnyRow, db_error, is_unique_violation, uuid_from_db};
 use sqlx::{Any, AssertSqlSafe, Executor};
 use uuid::Uuid;
 
@@ -190,20 +190,37 @@ pub async fn count_staff<'c>(ex: impl Executor<'c, Database = Any>) -> Result<i6
     sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE kind = 'staff'").fetch_one(ex).await.map_err(db_error)
 }
 
+/// Changes a customer's tier only if it is still `previous`; false if a concurrent change came first.
 pub async fn set_tier<'c>(
     ex: impl Executor<'c, Database = Any>,
     id: Uuid,
+    previous: CustomerTier,
     tier: CustomerTier,
     now: Timestamp,
-) -> Result<()> {
-    sqlx::query("UPDATE users SET tier = $1, updated_at = $2 WHERE kind = 'customer' AND id = $3")
-        .bind(tier.as_str())
-        .bind(time::to_db(&now))
+) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE users SET tier = $1, updated_at = $2 WHERE kind = 'customer' AND id = $3 AND tier = $4")
+            .bind(tier.as_str())
+            .bind(time::to_db(&now))
+            .bind(id.to_string())
+            .bind(previous.as_str())
+            .execute(ex)
+            .await
+            .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Locks a customer's row until the unit of work ends, so that changes to one customer's addresses
+/// (their number, which one is the default) happen one after the other. SQLite serialises writers
+/// anyway; PostgreSQL does not, and has no portable `SELECT ... FOR UPDATE`: a no-op UPDATE takes
+/// the same row lock. False if there is no such customer.
+pub async fn lock_customer<'c>(ex: impl Executor<'c, Database = Any>, id: Uuid) -> Result<bool> {
+    let done = sqlx::query("UPDATE users SET updated_at = updated_at WHERE kind = 'customer' AND id = $1")
         .bind(id.to_string())
         .execute(ex)
         .await
         .map_err(db_error)?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 fn user_from_row(row: &AnyRow) -> Result<User> {
@@ -389,7 +406,8 @@ fn session_from_row(row: &AnyRow) -> Result<Session> {
 
 macro_rules! address_columns {
     () => {
-        // sqlx's Any driver cannot read SQLite's BOOLEAN directly; as an integer it reads on every backend.
+        // sqlx's Any driver reads SQLite's BOOLEAN only once cast to an integer; `flag` reads the
+        // cast on both backends.
         "id, kind, name, line1, line2, city, postal_code, region, country, phone, CAST(is_default AS INTEGER) AS is_default"
     };
 }
@@ -416,21 +434,6 @@ pub async fn list_addresses(pool: &sqlx::AnyPool, customer_id: Uuid, page: PageR
     .map_err(db_error)?;
     let total = count_addresses(pool, customer_id).await?;
     Ok((rows.iter().map(address_from_row).collect::<Result<_>>()?, total))
-}
-
-/// An address of this customer; another customer's address is as good as absent.
-pub async fn address<'c>(
-    ex: impl Executor<'c, Database = Any>,
-    customer_id: Uuid,
-    id: Uuid,
-) -> Result<Option<Address>> {
-    let row = sqlx::query(concat!("SELECT ", address_columns!(), " FROM addresses WHERE customer_id = $1 AND id = $2"))
-        .bind(customer_id.to_string())
-        .bind(id.to_string())
-        .fetch_optional(ex)
-        .await
-        .map_err(db_error)?;
-    row.as_ref().map(address_from_row).transpose()
 }
 
 /// Makes the customer's other addresses of this kind non-default, before one becomes the default.
@@ -486,14 +489,15 @@ pub async fn insert_address<'c>(
     Ok(())
 }
 
+/// False if the customer has no such address.
 pub async fn update_address<'c>(
     ex: impl Executor<'c, Database = Any>,
     customer_id: Uuid,
     id: Uuid,
     a: &AddressFields,
     now: Timestamp,
-) -> Result<()> {
-    sqlx::query(
+) -> Result<bool> {
+    let done = sqlx::query(
         "UPDATE addresses SET kind = $1, name = $2, line1 = $3, line2 = $4, city = $5, postal_code = $6, region = $7, \
          country = $8, phone = $9, is_default = $10, updated_at = $11 WHERE customer_id = $12 AND id = $13",
     )
@@ -513,17 +517,24 @@ pub async fn update_address<'c>(
     .execute(ex)
     .await
     .map_err(db_error)?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-pub async fn delete_address<'c>(ex: impl Executor<'c, Database = Any>, customer_id: Uuid, id: Uuid) -> Result<()> {
-    sqlx::query("DELETE FROM addresses WHERE customer_id = $1 AND id = $2")
-        .bind(customer_id.to_string())
-        .bind(id.to_string())
-        .execute(ex)
-        .await
-        .map_err(db_error)?;
-    Ok(())
+/// Deletes an address of this customer and returns it; `None` if there was none (or a concurrent
+/// delete came first).
+pub async fn delete_address<'c>(
+    ex: impl Executor<'c, Database = Any>,
+    customer_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Address>> {
+    let row =
+        sqlx::query(concat!("DELETE FROM addresses WHERE customer_id = $1 AND id = $2 RETURNING ", address_columns!()))
+            .bind(customer_id.to_string())
+            .bind(id.to_string())
+            .fetch_optional(ex)
+            .await
+            .map_err(db_error)?;
+    row.as_ref().map(address_from_row).transpose()
 }
 
 fn address_kind(kind: AddressKind) -> &'static str {
@@ -550,7 +561,7 @@ fn address_from_row(row: &AnyRow) -> Result<Address> {
         region: optional_text(row, "region")?,
         country: text(row, "country")?,
         phone: optional_text(row, "phone")?,
-        is_default: row.try_get::<i64, _>("is_default").map_err(db_error)? != 0,
+        is_default: flag(row, "is_default")?,
     })
 }
 
@@ -665,14 +676,15 @@ pub async fn list_api_keys(pool: &sqlx::AnyPool, page: PageRequest) -> Result<(V
     Ok((keys, total))
 }
 
-pub async fn revoke_api_key<'c>(ex: impl Executor<'c, Database = Any>, id: Uuid, now: Timestamp) -> Result<()> {
-    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+/// Revokes a key not revoked yet; false if it already was (perhaps by a concurrent request).
+pub async fn revoke_api_key<'c>(ex: impl Executor<'c, Database = Any>, id: Uuid, now: Timestamp) -> Result<bool> {
+    let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(time::to_db(&now))
         .bind(id.to_string())
         .execute(ex)
         .await
         .map_err(db_error)?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Records a use unless one was recorded in the last minute (concurrent requests write once).

@@ -1,5 +1,6 @@
-//! Identity against a real SQLite database: accounts, sessions and tokens, staff and permissions,
-//! tiers, addresses, sellers, API keys, and the events written to the outbox.
+//! Identity against a real database (SQLite, or PostgreSQL when COMPTOIR_TEST_BACKEND=postgres):
+//! accounts, sessions and tokens, staff and permissions, tiers, addresses, sellers, API keys, the
+//! events written to the outbox, and concurrent requests changing the same things.
 
 use std::time::Duration;
 
@@ -10,21 +11,21 @@ use comptoir_contracts::identity::{
 };
 use comptoir_identity::{IdentityConfig, IdentityModule, MIGRATIONS};
 use comptoir_kernel::{Error, EventEnvelope, PageRequest, RequestContext, new_id};
-use comptoir_storage::{Db, outbox};
+use comptoir_storage::{Db, outbox, testing};
 use uuid::Uuid;
 
 const SECRET: &str = "a-test-secret-that-is-long-enough-0123456789";
 const PASSWORD: &str = "correct horse battery staple";
 
-async fn open_with(config: IdentityConfig) -> (tempfile::TempDir, Db, IdentityModule) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite("identity", dir.path()).await.unwrap();
-    db.migrate(&MIGRATIONS).await.unwrap();
+/// A fresh migrated database (kept alive by the first value) and the module on it.
+async fn open_with(config: IdentityConfig) -> (testing::TestDb, Db, IdentityModule) {
+    let database = testing::open("identity", &MIGRATIONS).await;
+    let db = database.db.clone();
     let identity = IdentityModule::new(db.clone(), config);
-    (dir, db, identity)
+    (database, db, identity)
 }
 
-async fn open() -> (tempfile::TempDir, Db, IdentityModule) {
+async fn open() -> (testing::TestDb, Db, IdentityModule) {
     open_with(IdentityConfig::with_secret(SECRET)).await
 }
 
@@ -73,7 +74,7 @@ fn session_of(principal: &Principal) -> Uuid {
 
 #[tokio::test]
 async fn a_customer_registers_logs_in_and_is_recognised() {
-    let (_dir, db, identity) = open().await;
+    let (_database, db, identity) = open().await;
     let customer = identity.register_customer(&ctx(), registration(" Ann@Example.COM ")).await.unwrap();
     assert_eq!(customer.email, "ann@example.com");
     assert_eq!(customer.tier, CustomerTier::Standard);
@@ -104,7 +105,7 @@ async fn a_customer_registers_logs_in_and_is_recognised() {
 
 #[tokio::test]
 async fn registration_rejects_bad_input_and_duplicate_emails() {
-    let (_dir, db, identity) = open().await;
+    let (_database, db, identity) = open().await;
     let short = RegisterCustomer { password: "too short".into(), ..registration("ann@example.com") };
     let e = identity.register_customer(&ctx(), short).await.unwrap_err();
     assert_eq!((e.status(), field_names(&e)), (422, vec!["password"]));
@@ -123,7 +124,7 @@ async fn registration_rejects_bad_input_and_duplicate_emails() {
 
 #[tokio::test]
 async fn failed_logins_all_look_the_same() {
-    let (_dir, db, identity) = open().await;
+    let (_database, db, identity) = open().await;
     identity.register_customer(&ctx(), registration("ann@example.com")).await.unwrap();
 
     let wrong_password =
@@ -140,7 +141,7 @@ async fn failed_logins_all_look_the_same() {
 
 #[tokio::test]
 async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
-    let (_dir, db, identity) = open().await;
+    let (_database, db, identity) = open().await;
     let (_, first) = customer(&identity, "ann@example.com").await;
     let session = session_of(&identity.authenticate_token(&first.access_token).await.unwrap());
 
@@ -169,7 +170,7 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
 
 #[tokio::test]
 async fn logout_revokes_the_session() {
-    let (_dir, db, identity) = open().await;
+    let (_database, db, identity) = open().await;
     let (_, pair) = customer(&identity, "ann@example.com").await;
     let session = session_of(&identity.authenticate_token(&pair.access_token).await.unwrap());
 
@@ -198,7 +199,7 @@ fn sign(claims: serde_json::Value, secret: &str) -> String {
 
 #[tokio::test]
 async fn expired_forged_and_foreign_tokens_are_refused() {
-    let (_dir, _db, identity) = open().await;
+    let (_database, _db, identity) = open().await;
     let (customer_id, pair) = customer(&identity, "ann@example.com").await;
     let session = session_of(&identity.authenticate_token(&pair.access_token).await.unwrap());
     let now = chrono::Utc::now().timestamp();
@@ -237,7 +238,7 @@ async fn expired_forged_and_foreign_tokens_are_refused() {
 #[tokio::test]
 async fn a_short_access_ttl_expires_tokens() {
     let config = IdentityConfig { access_ttl: Duration::from_secs(1), ..IdentityConfig::with_secret(SECRET) };
-    let (_dir, _db, identity) = open_with(config).await;
+    let (_database, _db, identity) = open_with(config).await;
     let (_, pair) = customer(&identity, "ann@example.com").await;
     assert_eq!(pair.expires_in, 1);
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -251,7 +252,7 @@ async fn a_short_access_ttl_expires_tokens() {
 #[tokio::test]
 async fn an_expired_session_ends_its_tokens() {
     let config = IdentityConfig { refresh_ttl: Duration::ZERO, ..IdentityConfig::with_secret(SECRET) };
-    let (_dir, _db, identity) = open_with(config).await;
+    let (_database, _db, identity) = open_with(config).await;
     let (_, pair) = customer(&identity, "ann@example.com").await;
     assert_eq!(identity.authenticate_token(&pair.access_token).await.unwrap_err().status(), 401);
     assert_eq!(identity.refresh(&ctx(), &pair.refresh_token).await.unwrap_err().status(), 401);
@@ -259,7 +260,7 @@ async fn an_expired_session_ends_its_tokens() {
 
 #[tokio::test]
 async fn without_a_secret_no_token_is_issued() {
-    let (_dir, _db, identity) = open_with(IdentityConfig::default()).await;
+    let (_database, _db, identity) = open_with(IdentityConfig::default()).await;
     identity.register_customer(&ctx(), registration("ann@example.com")).await.unwrap();
     let e = identity.login_customer(&ctx(), credentials("ann@example.com", PASSWORD)).await.unwrap_err();
     assert!(e.is_internal());
@@ -267,7 +268,7 @@ async fn without_a_secret_no_token_is_issued() {
 
 #[tokio::test]
 async fn staff_roles_become_permissions() {
-    let (_dir, db, identity) = open().await;
+    let (_database, db, identity) = open().await;
     assert_eq!(identity.staff_count().await.unwrap(), 0);
     let e = identity.create_staff(&ctx(), staff("cat@shop.test", vec![])).await.unwrap_err();
     assert_eq!((e.status(), field_names(&e)), (422, vec!["roles"]));
@@ -308,7 +309,7 @@ async fn staff_roles_become_permissions() {
 
 #[tokio::test]
 async fn a_tier_change_shows_in_the_next_request() {
-    let (_dir, db, identity) = open().await;
+    let (_database, db, identity) = open().await;
     let (id, pair) = customer(&identity, "ann@example.com").await;
     let vip = identity.set_customer_tier(&ctx(), id, CustomerTier::Vip).await.unwrap();
     assert_eq!(vip.tier, CustomerTier::Vip);
@@ -329,7 +330,7 @@ async fn a_tier_change_shows_in_the_next_request() {
 
 #[tokio::test]
 async fn customers_are_listed_filtered_and_paginated() {
-    let (_dir, _db, identity) = open().await;
+    let (_database, _db, identity) = open().await;
     let mut ids = vec![];
     for email in ["ann@example.com", "bob@example.com", "carl@other.test", "a_b@other.test"] {
         ids.push(identity.register_customer(&ctx(), registration(email)).await.unwrap().id);
@@ -374,7 +375,7 @@ fn address(kind: AddressKind, name: &str, is_default: bool) -> AddressInput {
 
 #[tokio::test]
 async fn addresses_switch_defaults_and_stay_private() {
-    let (_dir, db, identity) = open().await;
+    let (_database, db, identity) = open().await;
     let ann = identity.register_customer(&ctx(), registration("ann@example.com")).await.unwrap().id;
     let bob = identity.register_customer(&ctx(), registration("bob@example.com")).await.unwrap().id;
 
@@ -419,7 +420,7 @@ async fn addresses_switch_defaults_and_stay_private() {
 
 #[tokio::test]
 async fn addresses_are_validated_and_limited() {
-    let (_dir, _db, identity) = open().await;
+    let (_database, _db, identity) = open().await;
     let ann = identity.register_customer(&ctx(), registration("ann@example.com")).await.unwrap().id;
 
     let mut bad = address(AddressKind::Shipping, "", false);
@@ -447,7 +448,7 @@ async fn addresses_are_validated_and_limited() {
 
 #[tokio::test]
 async fn sellers_are_created_and_found() {
-    let (_dir, db, identity) = open().await;
+    let (_database, db, identity) = open().await;
     let e =
         identity.create_seller(&ctx(), NewSeller { name: " ".into(), email: Some("bad".into()) }).await.unwrap_err();
     assert_eq!(field_names(&e), ["name", "email"]);
@@ -473,7 +474,7 @@ async fn sellers_are_created_and_found() {
 
 #[tokio::test]
 async fn api_keys_are_created_used_and_revoked() {
-    let (_dir, db, identity) = open().await;
+    let (_database, db, identity) = open().await;
     let e = identity.create_api_key(&ctx(), NewApiKey { name: "erp".into(), scopes: vec![] }).await.unwrap_err();
     assert_eq!(field_names(&e), ["scopes"]);
 
@@ -514,7 +515,7 @@ async fn api_keys_are_created_used_and_revoked() {
 
 #[tokio::test]
 async fn events_never_carry_secrets() {
-    let (_dir, db, identity) = open().await;
+    let (_database, db, identity) = open().await;
     let (id, pair) = customer(&identity, "ann@example.com").await;
     let refreshed = identity.refresh(&ctx(), &pair.refresh_token).await.unwrap();
     identity.refresh(&ctx(), &pair.refresh_token).await.unwrap_err();
@@ -543,4 +544,74 @@ async fn events_never_carry_secrets() {
     for secret in [PASSWORD, "argon2", &pair.access_token, &pair.refresh_token, &refreshed.refresh_token, &key.secret] {
         assert!(!text.contains(secret), "an event carries {secret}");
     }
+}
+
+/// Runs `n` copies of `task` at once and collects their results.
+async fn all_at_once<T, F, Fut>(n: usize, task: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(task(i))).collect();
+    let mut results = Vec::with_capacity(n);
+    for handle in handles {
+        results.push(handle.await.unwrap());
+    }
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_changes_happen_once() {
+    let (_database, db, identity) = open().await;
+    let (ann, pair) = customer(&identity, "ann@example.com").await;
+
+    // The same email registered at once: one account, the others are told it exists.
+    let results = all_at_once(8, |_| {
+        let identity = identity.clone();
+        async move { identity.register_customer(&ctx(), registration("bob@example.com")).await }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| e.code() == "duplicate-email"));
+
+    // One refresh token presented at once: one new pair.
+    let results = all_at_once(8, |_| {
+        let (identity, token) = (identity.clone(), pair.refresh_token.clone());
+        async move { identity.refresh(&ctx(), &token).await }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+
+    // The same tier change at once: one change, one event.
+    let results = all_at_once(8, |_| {
+        let identity = identity.clone();
+        async move { identity.set_customer_tier(&ctx(), ann, CustomerTier::Vip).await }
+    })
+    .await;
+    assert!(results.iter().all(|r| r.as_ref().unwrap().tier == CustomerTier::Vip));
+    assert_eq!(events_of_type(&db, events::CUSTOMER_TIER_CHANGED).await.len(), 1);
+
+    // Default addresses added at once: the limit holds and one stays the default.
+    let results = all_at_once(30, |n| {
+        let identity = identity.clone();
+        async move { identity.add_address(&ctx(), ann, address(AddressKind::Shipping, &format!("A{n}"), true)).await }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 20);
+    assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| field_names(e) == ["addresses"]));
+    let listed = identity.list_addresses(&ctx(), ann, PageRequest::new(1, 50).unwrap()).await.unwrap();
+    assert_eq!(listed.total, 20);
+    assert_eq!(listed.items.iter().filter(|a| a.is_default).count(), 1, "one default shipping address");
+
+    // A key revoked at once: one revocation event.
+    let erp = NewApiKey { name: "erp".into(), scopes: vec![Permission::CatalogRead] };
+    let key = identity.create_api_key(&ctx(), erp).await.unwrap().key.id;
+    let results = all_at_once(8, |_| {
+        let identity = identity.clone();
+        async move { identity.revoke_api_key(&ctx(), key).await }
+    })
+    .await;
+    assert!(results.iter().all(|r| r.as_ref().unwrap().revoked));
+    assert_eq!(events_of_type(&db, events::API_KEY_REVOKED).await.len(), 1);
 }

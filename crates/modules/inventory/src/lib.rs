@@ -30,7 +30,10 @@ pub const MIGRATIONS: Migrations = Migrations {
         (1, "inventory", include_str!("../migrations/sqlite/0001_inventory.sql")),
         (2, "returned movements", include_str!("../migrations/sqlite/0002_returned_movements.sql")),
     ],
-    postgres: &[],
+    postgres: &[
+        (1, "inventory", include_str!("../migrations/postgres/0001_inventory.sql")),
+        (2, "returned movements", include_str!("../migrations/postgres/0002_returned_movements.sql")),
+    ],
 };
 
 /// The inventory module; cheap to clone.

@@ -100,7 +100,7 @@ impl InventoryModule {
         if !store::end_reservation(uow, r.id, to).await? {
             return Ok(false);
         }
-        for line in &r.lines {
+        for line in in_lock_order(&r.lines) {
             if !store::free_units(uow, &line.sku, &line.location_id, line.quantity).await? {
                 return Err(Error::internal(format!(
                     "reservation {} holds {} of {} at {} but fewer are reserved there",
@@ -158,9 +158,9 @@ impl InventoryModule {
             Err(e) if is_unique_violation(&e) => return Ok(Attempt::Lost { line: None }),
             Err(e) => return Err(db_error(e)),
         }
-        for a in &allocations {
-            if !store::hold_units(&mut uow, &a.sku, &a.location_id, a.quantity).await? {
-                let line = request.lines.iter().find(|l| l.sku == a.sku).map(|l| l.index);
+        for held in in_lock_order(&reservation.lines) {
+            if !store::hold_units(&mut uow, &held.sku, &held.location_id, held.quantity).await? {
+                let line = request.lines.iter().find(|l| l.sku == held.sku).map(|l| l.index);
                 return Ok(Attempt::Lost { line });
             }
         }
@@ -192,6 +192,15 @@ impl InventoryModule {
             Err(e) => e,
         }
     }
+}
+
+/// The lines in the one order every unit of work updates stock rows in (SKU, then location), so
+/// that two of them touching the same rows wait for each other instead of deadlocking on a backend
+/// with concurrent writers (PostgreSQL).
+fn in_lock_order(lines: &[HeldLine]) -> Vec<&HeldLine> {
+    let mut ordered: Vec<&HeldLine> = lines.iter().collect();
+    ordered.sort_by(|a, b| (&a.sku, &a.location_id).cmp(&(&b.sku, &b.location_id)));
+    ordered
 }
 
 fn held_by_sku(lines: &[HeldLine]) -> Vec<domain::SkuMove> {
@@ -415,7 +424,7 @@ impl InventoryPort for InventoryModule {
             if !store::end_reservation(&mut uow, id, ReservationStatus::Committed).await? {
                 continue; // ended by a concurrent writer: decide again on its new status
             }
-            for line in &r.lines {
+            for line in in_lock_order(&r.lines) {
                 if !store::ship_units(&mut uow, &line.sku, &line.location_id, line.quantity).await? {
                     return Err(Error::internal(format!(
                         "reservation {id} holds {} of {} at {} but fewer are reserved there",

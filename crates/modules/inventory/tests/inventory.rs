@@ -1,4 +1,5 @@
-//! The inventory module against a real SQLite database.
+//! The inventory module against a real database: SQLite, or PostgreSQL when
+//! COMPTOIR_TEST_BACKEND=postgres.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,21 +13,18 @@ use comptoir_contracts::inventory::{
 };
 use comptoir_inventory::{CATALOG_SKUS, InventoryModule, MIGRATIONS, ORDERS};
 use comptoir_kernel::{Error, EventEnvelope, PageRequest, RequestContext, time};
-use comptoir_storage::{Db, outbox, query, query_scalar};
+use comptoir_storage::{outbox, query, query_scalar, testing};
 use uuid::Uuid;
 
 struct Shop {
-    _dir: tempfile::TempDir,
-    db: Db,
+    db: testing::TestDb,
     inventory: InventoryModule,
 }
 
 async fn open() -> Shop {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite("inventory", dir.path()).await.unwrap();
-    db.migrate(&MIGRATIONS).await.unwrap();
+    let db = testing::open("inventory", &MIGRATIONS).await;
     let inventory = InventoryModule::new(db.clone());
-    Shop { _dir: dir, db, inventory }
+    Shop { db, inventory }
 }
 
 fn ctx() -> RequestContext {

@@ -32,7 +32,7 @@ pub use consumers::{ORDERS, SHIPMENTS, STOCK_ALERTS, WELCOME};
 
 pub const MIGRATIONS: Migrations = Migrations {
     sqlite: &[(1, "notification", include_str!("../migrations/sqlite/0001_notification.sql"))],
-    postgres: &[],
+    postgres: &[(1, "notification", include_str!("../migrations/postgres/0001_notification.sql"))],
 };
 
 #[derive(Debug, Clone)]

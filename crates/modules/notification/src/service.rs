@@ -156,9 +156,7 @@ impl NotificationPort for NotificationModule {
         opt_out: bool,
     ) -> Result<Preferences> {
         let mut uow = self.db.begin().await?;
-        let before = store::marketing_opt_out(&mut uow, customer_id).await?.unwrap_or(false);
-        store::upsert_preferences(&mut uow, customer_id, opt_out).await?;
-        if before != opt_out {
+        if store::set_marketing_opt_out(&mut uow, customer_id, opt_out).await? {
             let changed = PreferencesChanged { customer_id, marketing_opt_out: opt_out };
             uow.emit(&EventEnvelope::new(ctx, SOURCE, events::PREFERENCES_CHANGED, changed)).await?;
         }

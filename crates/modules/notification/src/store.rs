@@ -3,7 +3,7 @@
 
 use comptoir_contracts::notification::{Delivery, Message, MessageFilter, MessageKind};
 use comptoir_kernel::{Error, PageRequest, Result, time};
-use comptoir_storage::row::{optional_id, text};
+use comptoir_storage::row::{flag, optional_id, text};
 use comptoir_storage::{Row, db_error, query, query_scalar, uuid_from_db};
 use sqlx::{AnyConnection, AssertSqlSafe};
 use uuid::Uuid;
@@ -144,30 +144,43 @@ pub async fn messages(c: &mut AnyConnection, filter: &MessageFilter, page: PageR
 
 /// Whether the customer opted out of marketing; `None` when they never said.
 pub async fn marketing_opt_out(c: &mut AnyConnection, customer_id: Uuid) -> Result<Option<bool>> {
-    // The Any driver cannot decode a SQLite BOOLEAN: read it as an integer.
-    let value = query_scalar::<_, i64>(
-        "SELECT CAST(marketing_opt_out AS INTEGER) AS marketing_opt_out FROM preferences WHERE customer_id = $1",
-    )
-    .bind(customer_id.to_string())
-    .fetch_optional(c)
-    .await
-    .map_err(db_error)?;
-    Ok(value.map(|v| v != 0))
+    // The Any driver cannot decode a SQLite BOOLEAN: cast it, and let `flag` read either backend's.
+    let row =
+        query("SELECT CAST(marketing_opt_out AS INTEGER) AS marketing_opt_out FROM preferences WHERE customer_id = $1")
+            .bind(customer_id.to_string())
+            .fetch_optional(c)
+            .await
+            .map_err(db_error)?;
+    row.map(|row| flag(&row, "marketing_opt_out")).transpose()
 }
 
-pub async fn upsert_preferences(c: &mut AnyConnection, customer_id: Uuid, opt_out: bool) -> Result<()> {
+/// Sets the customer's choice; `true` when it changed (a customer without a row was opted in).
+/// The row is made to exist first, then changed by a conditional UPDATE: that holds the row's lock
+/// and sees the latest committed value, so concurrent requests for the same change report it once
+/// on PostgreSQL too, where writers are not serialised as on SQLite.
+pub async fn set_marketing_opt_out(c: &mut AnyConnection, customer_id: Uuid, opt_out: bool) -> Result<bool> {
+    let now = time::to_db(&time::now());
     query(
         "INSERT INTO preferences (customer_id, marketing_opt_out, updated_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (customer_id) DO UPDATE SET marketing_opt_out = excluded.marketing_opt_out, \
-             updated_at = excluded.updated_at",
+         ON CONFLICT (customer_id) DO NOTHING",
+    )
+    .bind(customer_id.to_string())
+    .bind(false)
+    .bind(&now)
+    .execute(&mut *c)
+    .await
+    .map_err(db_error)?;
+    let done = query(
+        "UPDATE preferences SET marketing_opt_out = $2, updated_at = $3 \
+         WHERE customer_id = $1 AND marketing_opt_out <> $2",
     )
     .bind(customer_id.to_string())
     .bind(opt_out)
-    .bind(time::to_db(&time::now()))
+    .bind(&now)
     .execute(c)
     .await
     .map_err(db_error)?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 // ---- Orders --------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-//! The notification module against a real SQLite database, with events delivered by calling the
+//! The notification module against a real database (SQLite, or PostgreSQL when
+//! COMPTOIR_TEST_BACKEND=postgres), with events delivered by calling the
 //! consumers' handlers directly, and a minimal SMTP server for the real delivery path.
 
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,7 @@ use comptoir_kernel::{Currency, Error, EventEnvelope, Money, PageRequest, Reques
 use comptoir_notification::{
     MIGRATIONS, NotificationConfig, NotificationModule, ORDERS, SHIPMENTS, STOCK_ALERTS, SmtpConfig, WELCOME, templates,
 };
-use comptoir_storage::{Db, outbox, query_scalar};
+use comptoir_storage::{outbox, query_scalar, testing};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
@@ -24,15 +25,12 @@ use uuid::Uuid;
 const MERCHANT: &str = "owner@comptoir.test";
 
 struct Shop {
-    _dir: tempfile::TempDir,
-    db: Db,
+    db: testing::TestDb,
     notification: NotificationModule,
 }
 
 async fn open(smtp: Option<SmtpConfig>) -> Shop {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite("notification", dir.path()).await.unwrap();
-    db.migrate(&MIGRATIONS).await.unwrap();
+    let db = testing::open("notification", &MIGRATIONS).await;
     let config = NotificationConfig {
         shop_name: "Comptoir".into(),
         from: "Comptoir <shop@comptoir.test>".into(),
@@ -40,7 +38,7 @@ async fn open(smtp: Option<SmtpConfig>) -> Shop {
         smtp,
     };
     let notification = NotificationModule::new(db.clone(), config);
-    Shop { _dir: dir, db, notification }
+    Shop { db, notification }
 }
 
 fn ctx() -> RequestContext {
@@ -299,6 +297,21 @@ async fn opting_out_suppresses_the_welcome_but_not_an_order_confirmation() {
     let changes: Vec<_> = changes.iter().map(|c| (c.customer_id, c.marketing_opt_out)).collect();
     assert_eq!(changes, [(user_id, true), (user_id, false)]);
     assert!(!shop.notification.preferences(&ctx(), user_id).await.unwrap().marketing_opt_out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_opt_out_asked_concurrently_is_announced_once() {
+    let shop = open(None).await;
+    let user_id = Uuid::now_v7();
+    let requests = (0..8).map(|_| {
+        let notification = shop.notification.clone();
+        tokio::spawn(async move { notification.set_marketing_opt_out(&ctx(), user_id, true).await })
+    });
+    for request in requests.collect::<Vec<_>>() {
+        assert!(request.await.unwrap().unwrap().marketing_opt_out);
+    }
+    assert_eq!(shop.events(events::PREFERENCES_CHANGED).await.len(), 1);
+    assert!(shop.notification.preferences(&ctx(), user_id).await.unwrap().marketing_opt_out);
 }
 
 #[tokio::test]

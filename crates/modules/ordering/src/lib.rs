@@ -38,7 +38,10 @@ pub const MIGRATIONS: Migrations = Migrations {
         (1, "ordering", include_str!("../migrations/sqlite/0001_ordering.sql")),
         (2, "orders by cart", include_str!("../migrations/sqlite/0002_orders_by_cart.sql")),
     ],
-    postgres: &[],
+    postgres: &[
+        (1, "ordering", include_str!("../migrations/postgres/0001_ordering.sql")),
+        (2, "orders by cart", include_str!("../migrations/postgres/0002_orders_by_cart.sql")),
+    ],
 };
 
 /// The other modules' ports the checkout and the after-sale operations call.

@@ -178,9 +178,12 @@ impl OrderingModule {
         priced: PricedOrder,
     ) -> Result<Option<OrderRecord>> {
         let mut uow = self.db.begin().await?;
+        // The number first: taking it locks the counter until this unit of work ends, so that
+        // placements run one at a time on every backend and the check below sees every order
+        // placed before (a refused checkout gives its number back).
+        let sequence = store::next_order_number(&mut uow).await?;
         // The cart closes when the confirmation event reaches it; until then it still looks
-        // active, so the order itself guards against a second checkout of the same cart (the
-        // write transaction makes check and insert one step).
+        // active, so the order itself guards against a second checkout of the same cart.
         if let Some(number) = store::live_order_for_cart(&mut uow, draft.cart_id).await?
             && store::order_by_checkout_key(&mut uow, draft.customer_id, &draft.idempotency_key).await?.is_none()
         {
@@ -190,7 +193,6 @@ impl OrderingModule {
                 format!("this cart was already ordered as {number}"),
             ));
         }
-        let sequence = store::next_order_number(&mut uow).await?;
         let record = domain::new_order(new_id(), sequence, draft, cart, priced, domain::now());
         if !store::insert_order(&mut uow, &record).await? {
             return Ok(None);

@@ -67,6 +67,9 @@ impl OrderingModule {
         {
             return Ok(Changed::AlreadyHandled);
         }
+        // A concurrent change (a cancellation during a saga step) waits here, then reads the
+        // order as that one left it.
+        store::lock_order(&mut uow, id).await?;
         let before = store::order(&mut uow, id).await?.ok_or_else(|| Error::not_found("order", id))?;
         let mut after = before.clone();
         let Some(events) = change(&mut after)? else {
@@ -264,6 +267,9 @@ impl OrderingPort for OrderingModule {
         input: ReturnInput,
     ) -> Result<OrderReturn> {
         let mut uow = self.db.begin().await?;
+        // Returns of one order are planned one at a time, against all the earlier ones: two
+        // concurrent requests cannot both return the same units.
+        store::lock_order(&mut uow, id).await?;
         let record = store::order(&mut uow, id)
             .await?
             .filter(|r| r.visible_to(access))
@@ -293,8 +299,15 @@ impl OrderingPort for OrderingModule {
         let record = store::order(&mut uow, r.order_id)
             .await?
             .ok_or_else(|| Error::internal(format!("return {return_id} belongs to no order")))?;
+        let from = r.status;
         domain::receive_return(&mut r, domain::now())?;
-        store::update_return_status(&mut uow, &r).await?;
+        if !store::update_return_status(&mut uow, &r, from).await? {
+            // Received by a concurrent call since it was read: the refusal a later call gets.
+            let mut current =
+                store::order_return(&mut uow, return_id).await?.ok_or_else(|| Error::not_found("return", return_id))?;
+            domain::receive_return(&mut current, domain::now())?;
+            return Err(Error::unavailable(format!("return {return_id} was changed concurrently; retry")));
+        }
         uow.emit(&event(ctx, events::RETURN_RECEIVED, record.return_event(&r))).await?;
         uow.commit().await?;
         Ok(r)

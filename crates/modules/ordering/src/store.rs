@@ -1,13 +1,14 @@
 //! The SQL of the ordering module. Every function runs on the connection it is given: a unit of
 //! work's for writes and the reads that decide them, a read transaction's otherwise.
 
-use comptoir_storage::row::{int, optional_id, optional_text, placeholders, text, timestamp};
+use comptoir_storage::row::{flag, int, optional_id, optional_text, placeholders, text, timestamp};
 use std::collections::HashMap;
 use std::str::FromStr;
 
 use comptoir_contracts::address::PostalAddress;
 use comptoir_contracts::ordering::{
-    Order, OrderFilter, OrderLine, OrderReturn, OrderStatus, OrderTotals, OrderTransition, ReturnLine, ShippingChoice,
+    Order, OrderFilter, OrderLine, OrderReturn, OrderStatus, OrderTotals, OrderTransition, ReturnLine, ReturnStatus,
+    ShippingChoice,
 };
 use comptoir_kernel::{Currency, Error, Money, PageRequest, Result, time};
 use comptoir_storage::{AnyRow, Row, db_error, query, query_scalar, uuid_from_db};
@@ -144,9 +145,23 @@ async fn insert_transitions(
     Ok(())
 }
 
+/// Locks an order's row until the unit of work ends, before reading it to change it: the write
+/// that SQLite's `BEGIN IMMEDIATE` already serialises, and that PostgreSQL (where writers run
+/// side by side) would otherwise let two read-then-write units of work interleave. Setting a
+/// column to itself is the portable `SELECT ... FOR UPDATE`; a later read sees the row as the
+/// previous writer committed it. An unknown id locks nothing.
+pub async fn lock_order(c: &mut AnyConnection, id: Uuid) -> Result<()> {
+    query("UPDATE orders SET version = version WHERE id = $1")
+        .bind(id.to_string())
+        .execute(c)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 /// Writes what changed between `before` (as read) and `after`. Refused if the order was changed
-/// since it was read: on SQLite the unit of work holds the write lock so this never happens; on
-/// PostgreSQL the caller's read may be stale.
+/// since it was read, which the write lock (SQLite) or [`lock_order`] (PostgreSQL) taken before
+/// the read rules out: the version check is the safety net.
 pub async fn save(c: &mut AnyConnection, before: &OrderRecord, after: &OrderRecord) -> Result<()> {
     let (o, failure) = (&after.order, after.failure.as_ref());
     let done = query(
@@ -196,11 +211,10 @@ pub async fn order(c: &mut AnyConnection, id: Uuid) -> Result<Option<OrderRecord
     Ok(complete(c, row.into_iter().collect()).await?.pop())
 }
 
-/// The order a customer placed under a checkout key.
 /// The number of an order placed from this cart that is not cancelled, if any.
 pub async fn live_order_for_cart(c: &mut AnyConnection, cart_id: Uuid) -> Result<Option<String>> {
     comptoir_storage::query_scalar::<_, String>(
-        "SELECT number FROM orders WHERE cart_id = $1 AND status <> 'cancelled' ORDER BY placed_at LIMIT 1",
+        "SELECT number FROM orders WHERE cart_id = $1 AND status <> 'cancelled' ORDER BY placed_at, id LIMIT 1",
     )
     .bind(cart_id.to_string())
     .fetch_optional(c)
@@ -208,6 +222,7 @@ pub async fn live_order_for_cart(c: &mut AnyConnection, cart_id: Uuid) -> Result
     .map_err(db_error)
 }
 
+/// The order a customer placed under a checkout key.
 pub async fn order_by_checkout_key(c: &mut AnyConnection, customer_id: Uuid, key: &str) -> Result<Option<OrderRecord>> {
     let row = query(concat!("SELECT ", order_columns!(), " FROM orders WHERE customer_id = $1 AND checkout_key = $2"))
         .bind(customer_id.to_string())
@@ -406,7 +421,7 @@ fn record_from_row(
         channel: text(row, "channel")?,
         currency,
         status: domain::status_from_db(&text(row, "status")?)?,
-        prices_include_tax: int(row, "prices_include_tax")? != 0,
+        prices_include_tax: flag(row, "prices_include_tax")?,
         lines,
         shipping: ShippingChoice {
             method: text(row, "shipping_method")?,
@@ -467,15 +482,18 @@ pub async fn insert_return(c: &mut AnyConnection, r: &OrderReturn) -> Result<()>
     Ok(())
 }
 
-pub async fn update_return_status(c: &mut AnyConnection, r: &OrderReturn) -> Result<()> {
-    query("UPDATE order_returns SET status = $1, updated_at = $2 WHERE id = $3")
+/// Moves a return from `from` to its new status. Returns `false` when it is no longer in `from`
+/// (a concurrent change got there first): the condition, not an earlier read, decides.
+pub async fn update_return_status(c: &mut AnyConnection, r: &OrderReturn, from: ReturnStatus) -> Result<bool> {
+    let done = query("UPDATE order_returns SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
         .bind(domain::return_status_to_db(r.status))
         .bind(time::to_db(&r.updated_at))
         .bind(r.id.to_string())
+        .bind(domain::return_status_to_db(from))
         .execute(c)
         .await
         .map_err(db_error)?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn order_return(c: &mut AnyConnection, id: Uuid) -> Result<Option<OrderReturn>> {

@@ -1,6 +1,7 @@
-//! The ordering module against real SQLite databases, with the real catalog, inventory and cart
-//! modules and small stand-ins for payment (a test provider that can decline, fail or hold a
-//! charge), billing (20 % tax included in prices) and shipping (one flat `standard` method).
+//! The ordering module against real databases (SQLite, or PostgreSQL with
+//! `COMPTOIR_TEST_BACKEND=postgres`), with the real catalog, inventory and cart modules and small
+//! stand-ins for payment (a test provider that can decline, fail or hold a charge), billing (20 %
+//! tax included in prices) and shipping (one flat `standard` method).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,7 @@ use comptoir_contracts::shipping::*;
 use comptoir_inventory::InventoryModule;
 use comptoir_kernel::{Actor, Currency, Error, EventEnvelope, Money, Page, PageRequest, RequestContext, Result};
 use comptoir_ordering::{MIGRATIONS, OrderingConfig, OrderingModule, OrderingPorts, RESERVATIONS, SHIPMENTS};
+use comptoir_storage::testing::{TestDb, open};
 use comptoir_storage::{Db, outbox};
 use rust_decimal::Decimal;
 use tokio::sync::Semaphore;
@@ -301,7 +303,8 @@ impl ShippingPort for FakeShipping {
 
 #[derive(Clone)]
 struct Shop {
-    _dir: Arc<tempfile::TempDir>,
+    /// The four modules' databases, alive as long as any clone of the shop.
+    _dbs: Arc<Vec<TestDb>>,
     db: Db,
     ordering: OrderingModule,
     catalog: CatalogModule,
@@ -318,26 +321,19 @@ fn ctx() -> RequestContext {
     RequestContext::new("corr-ordering", Actor::user("staff-1"))
 }
 
-async fn open(module: &'static str, dir: &tempfile::TempDir, migrations: &comptoir_storage::Migrations) -> Db {
-    let db = Db::open_sqlite(module, dir.path()).await.unwrap();
-    db.migrate(migrations).await.unwrap();
-    db
-}
-
 async fn shop() -> Shop {
     shop_with(OrderingConfig::default()).await
 }
 
 async fn shop_with(config: OrderingConfig) -> Shop {
-    let dir = tempfile::tempdir().unwrap();
     let seller = Uuid::now_v7();
-    let catalog_db = open("catalog", &dir, &comptoir_catalog::MIGRATIONS).await;
-    let catalog = CatalogModule::new(catalog_db.clone(), Arc::new(Sellers(seller)));
-    let inventory_db = open("inventory", &dir, &comptoir_inventory::MIGRATIONS).await;
-    let inventory = InventoryModule::new(inventory_db.clone());
-    let cart_db = open("cart", &dir, &comptoir_cart::MIGRATIONS).await;
-    let cart = CartModule::new(cart_db, Arc::new(catalog.clone()), Arc::new(inventory.clone()));
-    let db = open("ordering", &dir, &MIGRATIONS).await;
+    let catalog_db = open("catalog", &comptoir_catalog::MIGRATIONS).await;
+    let catalog = CatalogModule::new(catalog_db.db.clone(), Arc::new(Sellers(seller)));
+    let inventory_db = open("inventory", &comptoir_inventory::MIGRATIONS).await;
+    let inventory = InventoryModule::new(inventory_db.db.clone());
+    let cart_db = open("cart", &comptoir_cart::MIGRATIONS).await;
+    let cart = CartModule::new(cart_db.db.clone(), Arc::new(catalog.clone()), Arc::new(inventory.clone()));
+    let db = open("ordering", &MIGRATIONS).await;
     let payment = Arc::new(FakePayment::new());
     let shipping = Arc::new(FakeShipping::default());
     let ports = OrderingPorts {
@@ -348,17 +344,17 @@ async fn shop_with(config: OrderingConfig) -> Shop {
         billing: Arc::new(FakeBilling),
         shipping: shipping.clone(),
     };
-    let ordering = OrderingModule::new(db.clone(), ports, config);
+    let ordering = OrderingModule::new(db.db.clone(), ports, config);
     let location = NewLocation { code: "main".into(), name: "Main warehouse".into(), kind: LocationKind::Warehouse };
     inventory.create_location(&ctx(), location).await.unwrap();
     Shop {
-        _dir: Arc::new(dir),
-        db,
+        db: db.db.clone(),
         ordering,
         catalog,
-        catalog_db,
+        catalog_db: catalog_db.db.clone(),
         inventory,
-        inventory_db,
+        inventory_db: inventory_db.db.clone(),
+        _dbs: Arc::new(vec![catalog_db, inventory_db, cart_db, db]),
         cart,
         payment,
         shipping,
@@ -1034,6 +1030,60 @@ async fn shipments_move_orders_and_shipped_orders_can_be_returned() {
     };
     let refunded = shop.ordering.refund(&ctx(), order.id, refund).await.unwrap();
     assert_eq!((refunded.status, refunded.refunded), (PartiallyRefunded, eur(2 * PRICE)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_returns_never_return_more_than_was_bought() {
+    let shop = shop().await;
+    shop.product(SKU, 10).await;
+    let (customer, order) = shop.confirmed(SKU, 3).await;
+    let shipped = shipment_event(&order, shipping_events::SHIPMENT_SHIPPED, ShipmentStatus::Shipped);
+    shop.deliver(SHIPMENTS, &shipped).await.unwrap();
+
+    // Thirty-two requests for two of the three units: one return can be granted.
+    let requests: Vec<_> = (0..32)
+        .map(|_| {
+            let shop = shop.clone();
+            tokio::spawn(async move {
+                let input = ReturnInput {
+                    lines: vec![ReturnLineInput { sku: SKU.into(), quantity: 2 }],
+                    reason: "too small".into(),
+                };
+                shop.ordering.request_return(&ctx(), order.id, OrderAccess::Customer(customer), input).await
+            })
+        })
+        .collect();
+    let mut granted = Vec::new();
+    for request in requests {
+        match request.await.unwrap() {
+            Ok(r) => granted.push(r),
+            Err(e) => assert_eq!(e.field_errors()[0].field, "lines[0].quantity", "{e}"),
+        }
+    }
+    assert_eq!(granted.len(), 1);
+
+    // The warehouse scans the parcel again and again at once: it is received once.
+    let return_id = granted[0].id;
+    let scans: Vec<_> = (0..16)
+        .map(|_| {
+            let shop = shop.clone();
+            tokio::spawn(async move { shop.ordering.receive_return(&ctx(), return_id).await })
+        })
+        .collect();
+    let mut received = 0;
+    for scan in scans {
+        match scan.await.unwrap() {
+            Ok(r) => {
+                assert_eq!(r.status, ReturnStatus::Received);
+                received += 1;
+            }
+            Err(e) => assert_eq!(e.code(), "invalid-return-transition", "{e}"),
+        }
+    }
+    assert_eq!(received, 1);
+    let types = shop.events_of(order.id).await;
+    let count = |t: &str| types.iter().filter(|e| e.as_str() == t).count();
+    assert_eq!((count(events::RETURN_REQUESTED), count(events::RETURN_RECEIVED)), (1, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

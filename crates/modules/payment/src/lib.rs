@@ -22,8 +22,10 @@ use comptoir_storage::{Db, Migrations};
 pub use domain::{WEBHOOK_TOLERANCE_SECONDS, sign_webhook};
 pub use provider::{Authorization, CashProvider, PaymentProvider, TestProvider};
 
-pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "payment", include_str!("../migrations/sqlite/0001_payment.sql"))], postgres: &[] };
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &[(1, "payment", include_str!("../migrations/sqlite/0001_payment.sql"))],
+    postgres: &[(1, "payment", include_str!("../migrations/postgres/0001_payment.sql"))],
+};
 
 #[derive(Clone)]
 pub struct PaymentConfig {

@@ -20,8 +20,9 @@ use crate::provider::{Authorization, PaymentProvider};
 use crate::store;
 
 const SOURCE: &str = "payment";
-/// How long a provider may take to answer. A refund holds the module's write lock while the
-/// provider answers, so this stays well below the storage's 10 s lock and pool timeouts.
+/// How long a provider may take to answer. A refund holds the module's write lock (SQLite) or the
+/// payment's row lock (PostgreSQL) while the provider answers, so this stays well below the
+/// storage's 10 s lock and pool timeouts.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The reason recorded for refunds the provider reports without Comptoir asking.
 const PROVIDER_REFUND_REASON: &str = "refunded at the payment provider";

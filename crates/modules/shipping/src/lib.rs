@@ -24,8 +24,10 @@ use comptoir_storage::{Db, Migrations};
 pub use consumers::SHIPMENTS;
 pub use webhook::{TOLERANCE_SECONDS, sign_webhook};
 
-pub const MIGRATIONS: Migrations =
-    Migrations { sqlite: &[(1, "shipping", include_str!("../migrations/sqlite/0001_shipping.sql"))], postgres: &[] };
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &[(1, "shipping", include_str!("../migrations/sqlite/0001_shipping.sql"))],
+    postgres: &[(1, "shipping", include_str!("../migrations/postgres/0001_shipping.sql"))],
+};
 
 #[derive(Clone)]
 pub struct ShippingConfig {

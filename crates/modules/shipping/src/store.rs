@@ -1,7 +1,7 @@
 //! The SQL of the shipping module. Every function runs on the connection it is given: a unit of
 //! work's for writes and the reads that decide them, a reader's otherwise.
 
-use comptoir_storage::row::{id, int, placeholders, text, timestamp};
+use comptoir_storage::row::{flag, id, int, placeholders, text, timestamp};
 use std::collections::HashMap;
 
 use comptoir_contracts::address::PostalAddress;
@@ -121,7 +121,7 @@ fn method_from_row(row: &AnyRow) -> Result<ShippingMethod> {
         rate: from_json::<Rate>(row, "rate")?,
         free_above: row.try_get::<Option<i64>, _>("free_above").map_err(db_error)?,
         delivery_days: row.try_get::<Option<i64>, _>("delivery_days").map_err(db_error)?,
-        active: int(row, "active")? != 0,
+        active: flag(row, "active")?,
     })
 }
 
@@ -252,8 +252,16 @@ pub async fn insert_shipment(c: &mut AnyConnection, stored: &StoredShipment) -> 
     Ok(done.rows_affected() == 1)
 }
 
-/// Appends a tracking event after the shipment's last one.
+/// Appends a tracking event after the shipment's last one. Touching the shipment first locks its
+/// row until the unit of work ends, so two scans of one parcel recorded at once (which PostgreSQL,
+/// unlike SQLite, does not serialise) take positions one after the other instead of the same one.
 pub async fn append_tracking_event(c: &mut AnyConnection, shipment_id: Uuid, event: &TrackingEvent) -> Result<()> {
+    query("UPDATE shipments SET updated_at = $1 WHERE id = $2")
+        .bind(time::to_db(&event.at))
+        .bind(shipment_id.to_string())
+        .execute(&mut *c)
+        .await
+        .map_err(db_error)?;
     let next: i64 = query_scalar("SELECT COALESCE(MAX(position) + 1, 0) FROM tracking_events WHERE shipment_id = $1")
         .bind(shipment_id.to_string())
         .fetch_one(&mut *c)

@@ -1,4 +1,5 @@
-//! The shipping module against a real SQLite database.
+//! The shipping module against a real database: SQLite, or PostgreSQL when
+//! COMPTOIR_TEST_BACKEND=postgres.
 
 use comptoir_contracts::address::PostalAddress;
 use comptoir_contracts::ordering::events::{self as ordering, OrderPlaced};
@@ -10,14 +11,14 @@ use comptoir_contracts::shipping::{
 };
 use comptoir_kernel::{Currency, Error, EventEnvelope, Money, PageRequest, RequestContext, time};
 use comptoir_shipping::{MIGRATIONS, SHIPMENTS, ShippingConfig, ShippingModule, TOLERANCE_SECONDS, sign_webhook};
-use comptoir_storage::{Db, outbox};
+use comptoir_storage::outbox;
+use comptoir_storage::testing::{self, TestDb};
 use uuid::Uuid;
 
 const SECRET: &str = "whsec-test";
 
 struct Shop {
-    _dir: tempfile::TempDir,
-    db: Db,
+    db: TestDb,
     shipping: ShippingModule,
 }
 
@@ -39,11 +40,9 @@ fn config(secret: &str) -> ShippingConfig {
 }
 
 async fn open() -> Shop {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite("shipping", dir.path()).await.unwrap();
-    db.migrate(&MIGRATIONS).await.unwrap();
-    let shipping = ShippingModule::new(db.clone(), config(SECRET));
-    Shop { _dir: dir, db, shipping }
+    let db = testing::open("shipping", &MIGRATIONS).await;
+    let shipping = ShippingModule::new(db.db.clone(), config(SECRET));
+    Shop { db, shipping }
 }
 
 fn ctx() -> RequestContext {
@@ -510,11 +509,48 @@ async fn carrier_webhooks_are_signed_and_applied_once() {
     assert_eq!(e.status(), 400, "not a status");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_scans_and_checkouts_lose_nothing() {
+    let shop = open().await;
+    let shipment = shop.shipment("CO-000001").await;
+    let tn = shipment.tracking_number.clone();
+    shop.webhook(&carrier_body("evt-0", &tn, "in_transit"), now()).await.unwrap();
+
+    // Scans of one parcel arriving at once each join the history: none takes another's place.
+    let scans = (1..=8).map(|n| {
+        let (shipping, body) = (shop.shipping.clone(), carrier_body(&format!("evt-{n}"), &tn, "in_transit"));
+        tokio::spawn(async move {
+            let signature = sign_webhook(SECRET, now(), body.as_bytes());
+            shipping.carrier_webhook(&ctx(), "colissimo", &signature, body.as_bytes()).await
+        })
+    });
+    for scan in scans.collect::<Vec<_>>() {
+        scan.await.unwrap().unwrap();
+    }
+    let after = shop.reload(&shipment).await;
+    assert_eq!((after.status, after.events.len()), (ShipmentStatus::InTransit, 10), "label, evt-0 and eight scans");
+    assert_eq!(shop.events(events::SHIPMENT_IN_TRANSIT).await.len(), 1);
+
+    // One order announced several times at once still gets one shipment.
+    let order = order("CO-000002");
+    let deliveries = (0..4).map(|_| {
+        let (handler, event) = (shop.shipping.consumers().remove(0).handler, checkout_completed(&order));
+        tokio::spawn(async move { handler.handle(&event).await })
+    });
+    for delivery in deliveries.collect::<Vec<_>>() {
+        delivery.await.unwrap().unwrap();
+    }
+    let list = shop.shipping.list_shipments(&ctx(), PageRequest::default()).await.unwrap();
+    assert_eq!(list.total, 2);
+    assert_eq!(shop.shipping.shipment_for_order(&ctx(), order.order_id).await.unwrap().events.len(), 1);
+    assert_eq!(shop.events(events::SHIPMENT_CREATED).await.len(), 2);
+}
+
 #[tokio::test]
 async fn without_a_secret_webhooks_are_refused() {
     let shop = open().await;
     let shipment = shop.shipment("CO-000001").await;
-    let unconfigured = ShippingModule::new(shop.db.clone(), config(""));
+    let unconfigured = ShippingModule::new(shop.db.db.clone(), config(""));
     let body = carrier_body("evt-1", &shipment.tracking_number, "delivered");
     let signature = sign_webhook("", now(), body.as_bytes());
     let e = unconfigured.carrier_webhook(&ctx(), "colissimo", &signature, body.as_bytes()).await.unwrap_err();
