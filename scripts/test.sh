@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Crates whose test suites also run against PostgreSQL (COMPTOIR_TEST_BACKEND=postgres).
-POSTGRES_SUITES=(comptoir-storage comptoir-eventbus comptoir-identity comptoir-catalog comptoir-inventory comptoir-cart comptoir-ordering comptoir-payment comptoir-billing comptoir-shipping comptoir-notification)
+# Crates whose test suites also run against PostgreSQL (COMPTOIR_TEST_BACKEND=postgres); for
+# `comptoir` that is the whole application, every module on a PostgreSQL schema of its own.
+POSTGRES_SUITES=(comptoir-storage comptoir-eventbus comptoir-identity comptoir-catalog comptoir-inventory comptoir-cart comptoir-ordering comptoir-payment comptoir-billing comptoir-shipping comptoir-notification comptoir)
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo is not installed; install Rust from https://rustup.rs and run this again" >&2

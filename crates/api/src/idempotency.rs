@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use comptoir_contracts::identity::Principal;
 use comptoir_kernel::{Error, time};
-use comptoir_storage::{Db, Migrations, Row, db_error, is_unique_violation, query};
+use comptoir_storage::{Db, Migrations, Row, db_error, query};
 use sha2::{Digest, Sha256};
 
 use crate::problem::ApiError;
@@ -60,40 +60,42 @@ impl IdempotencyStore {
             .execute(&mut *uow)
             .await
             .map_err(db_error)?;
+        // ON CONFLICT rather than catching the duplicate-key error: on PostgreSQL a failed
+        // statement aborts the whole transaction.
         let inserted = query(
-            "INSERT INTO idempotency_keys (scope_key, request_hash, completed, created_at) VALUES ($1, $2, FALSE, $3)",
+            "INSERT INTO idempotency_keys (scope_key, request_hash, completed, created_at) VALUES ($1, $2, FALSE, $3) \
+             ON CONFLICT (scope_key) DO NOTHING",
         )
         .bind(scope_key)
         .bind(request_hash)
         .bind(time::to_db(&now))
         .execute(&mut *uow)
-        .await;
-        let claim = match inserted {
-            Ok(_) => Claim::New,
-            Err(e) if is_unique_violation(&e) => {
-                let row = query(
-                    "SELECT request_hash, CAST(completed AS INTEGER) AS completed, status, content_type, body \
-                     FROM idempotency_keys WHERE scope_key = $1",
-                )
-                .bind(scope_key)
-                .fetch_one(&mut *uow)
-                .await
-                .map_err(db_error)?;
-                let stored_hash: String = row.try_get("request_hash").map_err(db_error)?;
-                let completed = comptoir_storage::row::flag(&row, "completed")?;
-                if stored_hash != request_hash {
-                    Claim::Mismatch
-                } else if !completed {
-                    Claim::InProgress
-                } else {
-                    Claim::Replay {
-                        status: row.try_get::<i64, _>("status").map_err(db_error)? as u16,
-                        content_type: row.try_get("content_type").map_err(db_error)?,
-                        body: row.try_get("body").map_err(db_error)?,
-                    }
+        .await
+        .map_err(db_error)?;
+        let claim = if inserted.rows_affected() == 1 {
+            Claim::New
+        } else {
+            let row = query(
+                "SELECT request_hash, CAST(completed AS INTEGER) AS completed, status, content_type, body \
+                 FROM idempotency_keys WHERE scope_key = $1",
+            )
+            .bind(scope_key)
+            .fetch_one(&mut *uow)
+            .await
+            .map_err(db_error)?;
+            let stored_hash: String = row.try_get("request_hash").map_err(db_error)?;
+            let completed = comptoir_storage::row::flag(&row, "completed")?;
+            if stored_hash != request_hash {
+                Claim::Mismatch
+            } else if !completed {
+                Claim::InProgress
+            } else {
+                Claim::Replay {
+                    status: row.try_get::<i64, _>("status").map_err(db_error)? as u16,
+                    content_type: row.try_get("content_type").map_err(db_error)?,
+                    body: row.try_get("body").map_err(db_error)?,
                 }
             }
-            Err(e) => return Err(db_error(e)),
         };
         uow.commit().await?;
         Ok(claim)

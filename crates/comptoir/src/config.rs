@@ -204,6 +204,13 @@ impl Default for LogConfig {
 /// `COMPTOIR_*` variables that feed command-line arguments, not the configuration.
 const COMMAND_LINE_VARIABLES: &[&str] = &["config", "admin_password"];
 
+/// Whether a `COMPTOIR_*` variable (prefix removed) is configuration: not a command-line argument,
+/// not one of the test harness's `COMPTOIR_TEST_*`.
+fn is_configuration(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    !key.starts_with("test_") && !COMMAND_LINE_VARIABLES.contains(&key.as_str())
+}
+
 impl Config {
     /// Loads defaults, then `file` (or `comptoir.toml` if present), then the environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
@@ -217,7 +224,7 @@ impl Config {
             None => {}
         }
         let config: Config = figment
-            .merge(Env::prefixed("COMPTOIR_").split("__").ignore(COMMAND_LINE_VARIABLES))
+            .merge(Env::prefixed("COMPTOIR_").filter(|key| is_configuration(key.as_str())).split("__"))
             .extract()
             .context("invalid configuration")?;
         anyhow::ensure!(
@@ -291,6 +298,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("COMPTOIR_ADMIN_PASSWORD", "a-long-password");
             jail.set_env("COMPTOIR_CONFIG", "elsewhere.toml");
+            jail.set_env("COMPTOIR_TEST_BACKEND", "postgres");
             Config::load(None).map_err(|e| e.to_string())?;
             Ok(())
         });

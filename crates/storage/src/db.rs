@@ -28,6 +28,9 @@ pub struct Db {
 
 static INSTALL_DRIVERS: Once = Once::new();
 
+/// Connections each module keeps to PostgreSQL at most.
+pub const POSTGRES_POOL_SIZE: u32 = 5;
+
 impl Db {
     /// The embedded default: `<data_dir>/<module>.sqlite`, created if missing, in WAL mode.
     pub async fn open_sqlite(module: &'static str, data_dir: &Path) -> Result<Db, Error> {
@@ -71,8 +74,9 @@ impl Db {
                 Ok(Db { module, backend, read, write, outbox_signal: Arc::new(Notify::new()) })
             }
             Backend::Postgres => {
+                // Modest per module: a monolith on one PostgreSQL server opens one pool per module.
                 let pool = AnyPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(POSTGRES_POOL_SIZE)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await

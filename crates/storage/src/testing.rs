@@ -53,6 +53,13 @@ async fn open_sqlite(module: &'static str, dir: &Path) -> Db {
 }
 
 async fn open_postgres(module: &'static str) -> Db {
+    let url = new_postgres_schema().await;
+    Db::connect(module, &url).await.unwrap_or_else(|e| panic!("connecting to test schema {url}: {e}"))
+}
+
+/// Creates an empty schema in the test database and returns the URL that connects to it, for
+/// tests that configure a whole application rather than open one module's database.
+pub async fn new_postgres_schema() -> String {
     let url = std::env::var("COMPTOIR_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string());
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let admin = Db::connect("test-admin", &url).await.unwrap_or_else(|e| {
@@ -64,7 +71,5 @@ async fn open_postgres(module: &'static str) -> Db {
         .unwrap_or_else(|e| panic!("creating test schema {schema}: {e}"));
     admin.close().await;
     let separator = if url.contains('?') { '&' } else { '?' };
-    Db::connect(module, &format!("{url}{separator}options[search_path]={schema}"))
-        .await
-        .unwrap_or_else(|e| panic!("connecting to test schema {schema}: {e}"))
+    format!("{url}{separator}options[search_path]={schema}")
 }

@@ -2,6 +2,11 @@ use std::time::Duration;
 
 use comptoir::app::App;
 use comptoir::config::{AuthConfig, Config, EventsConfig};
+use comptoir_storage::{Backend, testing};
+
+/// Every database the application opens.
+const MODULES: [&str; 10] =
+    ["identity", "catalog", "inventory", "cart", "payment", "billing", "shipping", "notification", "ordering", "api"];
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -49,8 +54,17 @@ impl Reply {
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let defaults = Config::default();
+    // With COMPTOIR_TEST_BACKEND=postgres every module gets a PostgreSQL schema of its own, as a
+    // production deployment gives each its own database.
+    let mut databases = std::collections::BTreeMap::new();
+    if testing::backend() == Backend::Postgres {
+        for module in MODULES {
+            databases.insert(module.to_string(), testing::new_postgres_schema().await);
+        }
+    }
     let config = Config {
         data_dir: dir.path().to_path_buf(),
+        databases,
         events: EventsConfig { retry_delays_ms: vec![10, 20], ..defaults.events.clone() },
         auth: AuthConfig { jwt_secret: "test-secret-test-secret-test-secret-0123".into(), ..defaults.auth.clone() },
         ..defaults
