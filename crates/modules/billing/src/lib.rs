@@ -24,10 +24,10 @@ use comptoir_storage::{Db, Migrations};
 
 pub use consumers::{CREDIT_NOTES, INVOICE_DRAFTS, INVOICE_ISSUE};
 
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &[(1, "billing", include_str!("../migrations/sqlite/0001_billing.sql"))],
-    postgres: &[(1, "billing", include_str!("../migrations/postgres/0001_billing.sql"))],
-};
+/// The schema is plain enough to be the same SQL on SQLite and PostgreSQL.
+const SCHEMA: &[(i64, &str, &str)] = &[(1, "billing", include_str!("../migrations/portable/0001_billing.sql"))];
+
+pub const MIGRATIONS: Migrations = Migrations { sqlite: SCHEMA, postgres: SCHEMA };
 
 #[derive(Debug, Clone)]
 pub struct BillingConfig {

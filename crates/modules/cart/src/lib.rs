@@ -21,10 +21,10 @@ use comptoir_storage::{Db, Migrations};
 pub use consumers::CHECKOUTS;
 pub use domain::{MAX_LINE_QUANTITY, MAX_LINES};
 
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &[(1, "cart", include_str!("../migrations/sqlite/0001_cart.sql"))],
-    postgres: &[(1, "cart", include_str!("../migrations/postgres/0001_cart.sql"))],
-};
+/// The schema is plain enough to be the same SQL on SQLite and PostgreSQL.
+const SCHEMA: &[(i64, &str, &str)] = &[(1, "cart", include_str!("../migrations/portable/0001_cart.sql"))];
+
+pub const MIGRATIONS: Migrations = Migrations { sqlite: SCHEMA, postgres: SCHEMA };
 
 /// The cart module; implements [`comptoir_contracts::cart::CartPort`].
 #[derive(Clone)]

@@ -24,10 +24,10 @@ use std::sync::Arc;
 use comptoir_contracts::identity::SellerDirectory;
 use comptoir_storage::{Db, Migrations};
 
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &[(1, "catalog", include_str!("../migrations/sqlite/0001_catalog.sql"))],
-    postgres: &[(1, "catalog", include_str!("../migrations/postgres/0001_catalog.sql"))],
-};
+/// The schema is plain enough to be the same SQL on SQLite and PostgreSQL.
+const SCHEMA: &[(i64, &str, &str)] = &[(1, "catalog", include_str!("../migrations/portable/0001_catalog.sql"))];
+
+pub const MIGRATIONS: Migrations = Migrations { sqlite: SCHEMA, postgres: SCHEMA };
 
 /// The `source` of the events the catalog emits.
 pub const SOURCE: &str = "catalog";

@@ -29,10 +29,10 @@ use comptoir_storage::{Db, Migrations};
 
 use crate::tokens::AccessTokens;
 
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &[(1, "identity", include_str!("../migrations/sqlite/0001_identity.sql"))],
-    postgres: &[(1, "identity", include_str!("../migrations/postgres/0001_identity.sql"))],
-};
+/// The schema is plain enough to be the same SQL on SQLite and PostgreSQL.
+const SCHEMA: &[(i64, &str, &str)] = &[(1, "identity", include_str!("../migrations/portable/0001_identity.sql"))];
+
+pub const MIGRATIONS: Migrations = Migrations { sqlite: SCHEMA, postgres: SCHEMA };
 
 /// The name identity's events carry as their source.
 const SOURCE: &str = "identity";

@@ -30,10 +30,11 @@ use comptoir_storage::{Db, Migrations};
 
 pub use consumers::{ORDERS, SHIPMENTS, STOCK_ALERTS, WELCOME};
 
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &[(1, "notification", include_str!("../migrations/sqlite/0001_notification.sql"))],
-    postgres: &[(1, "notification", include_str!("../migrations/postgres/0001_notification.sql"))],
-};
+/// The schema is plain enough to be the same SQL on SQLite and PostgreSQL.
+const SCHEMA: &[(i64, &str, &str)] =
+    &[(1, "notification", include_str!("../migrations/portable/0001_notification.sql"))];
+
+pub const MIGRATIONS: Migrations = Migrations { sqlite: SCHEMA, postgres: SCHEMA };
 
 #[derive(Debug, Clone)]
 pub struct NotificationConfig {

@@ -33,16 +33,13 @@ use comptoir_storage::{Db, Migrations};
 
 pub use consumers::{RESERVATIONS, SHIPMENTS};
 
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &[
-        (1, "ordering", include_str!("../migrations/sqlite/0001_ordering.sql")),
-        (2, "orders by cart", include_str!("../migrations/sqlite/0002_orders_by_cart.sql")),
-    ],
-    postgres: &[
-        (1, "ordering", include_str!("../migrations/postgres/0001_ordering.sql")),
-        (2, "orders by cart", include_str!("../migrations/postgres/0002_orders_by_cart.sql")),
-    ],
-};
+/// The schema is plain enough to be the same SQL on SQLite and PostgreSQL.
+const SCHEMA: &[(i64, &str, &str)] = &[
+    (1, "ordering", include_str!("../migrations/portable/0001_ordering.sql")),
+    (2, "orders by cart", include_str!("../migrations/portable/0002_orders_by_cart.sql")),
+];
+
+pub const MIGRATIONS: Migrations = Migrations { sqlite: SCHEMA, postgres: SCHEMA };
 
 /// The other modules' ports the checkout and the after-sale operations call.
 #[derive(Clone)]

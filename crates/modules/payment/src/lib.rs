@@ -22,10 +22,10 @@ use comptoir_storage::{Db, Migrations};
 pub use domain::{WEBHOOK_TOLERANCE_SECONDS, sign_webhook};
 pub use provider::{Authorization, CashProvider, PaymentProvider, TestProvider};
 
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &[(1, "payment", include_str!("../migrations/sqlite/0001_payment.sql"))],
-    postgres: &[(1, "payment", include_str!("../migrations/postgres/0001_payment.sql"))],
-};
+/// The schema is plain enough to be the same SQL on SQLite and PostgreSQL.
+const SCHEMA: &[(i64, &str, &str)] = &[(1, "payment", include_str!("../migrations/portable/0001_payment.sql"))];
+
+pub const MIGRATIONS: Migrations = Migrations { sqlite: SCHEMA, postgres: SCHEMA };
 
 #[derive(Clone)]
 pub struct PaymentConfig {

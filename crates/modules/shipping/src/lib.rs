@@ -24,10 +24,10 @@ use comptoir_storage::{Db, Migrations};
 pub use consumers::SHIPMENTS;
 pub use webhook::{TOLERANCE_SECONDS, sign_webhook};
 
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &[(1, "shipping", include_str!("../migrations/sqlite/0001_shipping.sql"))],
-    postgres: &[(1, "shipping", include_str!("../migrations/postgres/0001_shipping.sql"))],
-};
+/// The schema is plain enough to be the same SQL on SQLite and PostgreSQL.
+const SCHEMA: &[(i64, &str, &str)] = &[(1, "shipping", include_str!("../migrations/portable/0001_shipping.sql"))];
+
+pub const MIGRATIONS: Migrations = Migrations { sqlite: SCHEMA, postgres: SCHEMA };
 
 #[derive(Clone)]
 pub struct ShippingConfig {
