@@ -8,6 +8,7 @@
 
 mod db;
 pub mod dead_letters;
+pub mod listing;
 mod migrate;
 pub mod outbox;
 pub mod row;

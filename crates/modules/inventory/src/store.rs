@@ -1,6 +1,7 @@
 //! The SQL of the inventory module. Every function runs on the connection it is given: a unit of
 //! work's for writes and the reads that decide them, a reader's otherwise.
 
+use comptoir_storage::listing::filtered_page;
 use comptoir_storage::row::{int, placeholders, text, timestamp};
 use std::collections::HashMap;
 
@@ -367,39 +368,15 @@ pub async fn movements(
     filter: &MovementFilter,
     page: PageRequest,
 ) -> Result<(Vec<Movement>, u64)> {
-    let mut conditions = Vec::new();
-    let mut values = Vec::new();
-    if let Some(sku) = &filter.sku {
-        values.push(sku.as_str());
-        conditions.push(format!("m.sku = ${}", values.len()));
-    }
-    if let Some(location) = &filter.location {
-        values.push(location.as_str());
-        conditions.push(format!("l.code = ${}", values.len()));
-    }
-    let from = if conditions.is_empty() {
-        "FROM movements m JOIN locations l ON l.id = m.location_id".to_string()
-    } else {
-        format!("FROM movements m JOIN locations l ON l.id = m.location_id WHERE {}", conditions.join(" AND "))
-    };
-
-    let list = format!(
-        "SELECT m.id, m.sku, l.code, m.kind, m.delta, m.reason, m.reference, m.created_at {from} \
-         ORDER BY m.created_at DESC, m.id DESC LIMIT ${} OFFSET ${}",
-        values.len() + 1,
-        values.len() + 2
-    );
-    let mut q = query(AssertSqlSafe(list));
-    for v in &values {
-        q = q.bind(*v);
-    }
-    let rows = q.bind(page.limit()).bind(page.offset()).fetch_all(&mut *c).await.map_err(db_error)?;
-
-    let mut count = query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT COUNT(*) {from}")));
-    for v in &values {
-        count = count.bind(*v);
-    }
-    let total = count.fetch_one(c).await.map_err(db_error)?;
+    let (rows, total) = filtered_page(
+        c,
+        "m.id, m.sku, l.code, m.kind, m.delta, m.reason, m.reference, m.created_at",
+        "movements m JOIN locations l ON l.id = m.location_id",
+        &[("m.sku", filter.sku.as_deref()), ("l.code", filter.location.as_deref())],
+        "m.created_at DESC, m.id DESC",
+        page,
+    )
+    .await?;
 
     let items = rows
         .iter()
@@ -416,7 +393,7 @@ pub async fn movements(
             })
         })
         .collect::<Result<_>>()?;
-    Ok((items, total as u64))
+    Ok((items, total))
 }
 
 // ---- Reservations --------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 
 use comptoir_contracts::notification::{Delivery, Message, MessageFilter, MessageKind};
 use comptoir_kernel::{Error, PageRequest, Result, time};
+use comptoir_storage::listing::filtered_page;
 use comptoir_storage::row::{flag, optional_id, text};
-use comptoir_storage::{Row, db_error, query, query_scalar, uuid_from_db};
-use sqlx::{AnyConnection, AssertSqlSafe};
+use comptoir_storage::{Row, db_error, query, uuid_from_db};
+use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use crate::domain::KnownOrder;
@@ -85,39 +86,15 @@ pub async fn set_delivery(c: &mut AnyConnection, id: Uuid, delivery: Delivery, e
 
 /// A page of the mailbox, newest first, and the number of messages matching the filter.
 pub async fn messages(c: &mut AnyConnection, filter: &MessageFilter, page: PageRequest) -> Result<(Vec<Message>, u64)> {
-    let mut conditions = Vec::new();
-    let mut values = Vec::new();
-    if let Some(to) = &filter.to {
-        values.push(to.as_str());
-        conditions.push(format!("recipient = ${}", values.len()));
-    }
-    if let Some(template) = &filter.template {
-        values.push(template.as_str());
-        conditions.push(format!("template = ${}", values.len()));
-    }
-    let from = if conditions.is_empty() {
-        "FROM messages".to_string()
-    } else {
-        format!("FROM messages WHERE {}", conditions.join(" AND "))
-    };
-
-    let list = format!(
-        "SELECT id, recipient, subject, body, template, kind, delivery, error, event_id, customer_id, created_at \
-         {from} ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
-        values.len() + 1,
-        values.len() + 2
-    );
-    let mut q = query(AssertSqlSafe(list));
-    for v in &values {
-        q = q.bind(*v);
-    }
-    let rows = q.bind(page.limit()).bind(page.offset()).fetch_all(&mut *c).await.map_err(db_error)?;
-
-    let mut count = query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT COUNT(*) {from}")));
-    for v in &values {
-        count = count.bind(*v);
-    }
-    let total = count.fetch_one(c).await.map_err(db_error)?;
+    let (rows, total) = filtered_page(
+        c,
+        "id, recipient, subject, body, template, kind, delivery, error, event_id, customer_id, created_at",
+        "messages",
+        &[("recipient", filter.to.as_deref()), ("template", filter.template.as_deref())],
+        "created_at DESC, id DESC",
+        page,
+    )
+    .await?;
 
     let items = rows
         .iter()
@@ -137,7 +114,7 @@ pub async fn messages(c: &mut AnyConnection, filter: &MessageFilter, page: PageR
             })
         })
         .collect::<Result<_>>()?;
-    Ok((items, total as u64))
+    Ok((items, total))
 }
 
 // ---- Preferences ---------------------------------------------------------------------------
