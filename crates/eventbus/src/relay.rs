@@ -41,17 +41,12 @@ impl OutboxRelay {
             if batch.is_empty() {
                 return Ok(relayed);
             }
-            let mut published = Vec::with_capacity(batch.len());
-            let mut failure = None;
-            for event in batch {
-                if let Err(e) = self.bus.publish(&event).await {
-                    failure = Some(e);
-                    break;
-                }
-                published.push(event);
-            }
-            outbox::mark_published(&self.db, &published).await?;
-            relayed += published.len();
+            let (accepted, failure) = match self.bus.publish_batch(&batch).await {
+                Ok(()) => (batch.len(), None),
+                Err(failure) => (failure.accepted, Some(failure.error)),
+            };
+            outbox::mark_published(&self.db, &batch[..accepted]).await?;
+            relayed += accepted;
             if let Some(e) = failure {
                 return Err(e);
             }
