@@ -82,12 +82,18 @@ impl DualWriteBus {
 
 #[async_trait]
 impl EventBus for DualWriteBus {
-    /// Publishes to the primary, then to the secondary. A failure on either side fails the publish,
-    /// so the outbox keeps the event and publishes it to both again: neither side misses an event
-    /// (consumers are idempotent, so the primary's second copy has no effect).
+    /// Publishes to the broker side first (the one that can be unreachable), then the in-process
+    /// side. A failure on either fails the publish, so the outbox keeps the event and publishes it
+    /// to both again: neither side misses an event, and an unreachable broker causes no duplicate
+    /// on the other side (a duplicate would have no effect anyway: consumers are idempotent).
     async fn publish(&self, event: &EventEnvelope) -> Result<()> {
-        self.primary.publish(event).await?;
-        self.secondary.publish(event).await?;
+        let (first, second) = if self.primary.provider() == "memory" {
+            (&self.secondary, &self.primary)
+        } else {
+            (&self.primary, &self.secondary)
+        };
+        first.publish(event).await?;
+        second.publish(event).await?;
         if !crate::is_broadcast(&event.event_type) {
             self.counts.published.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("comptoir_dual_write_published_total").increment(1);

@@ -187,3 +187,67 @@ async fn invalid_patterns_and_duplicate_consumers_are_refused() {
     w.bus.subscribe(Consumer::new("sink.x", &["#"], w.sink.clone(), h.clone())).await.unwrap();
     assert!(w.bus.subscribe(Consumer::new("sink.x", &["#"], w.sink.clone(), h)).await.is_err());
 }
+
+/// A bus that refuses publishes while `down` is set, standing for a broker that is unreachable.
+struct Unreachable {
+    inner: MemoryBus,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl EventBus for Unreachable {
+    async fn publish(&self, event: &EventEnvelope) -> Result<()> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::unavailable("the broker is unreachable"));
+        }
+        self.inner.publish(event).await
+    }
+    async fn subscribe(&self, consumer: Consumer) -> Result<()> {
+        self.inner.subscribe(consumer).await
+    }
+    async fn replay(&self, consumer: &str, id: uuid::Uuid) -> Result<()> {
+        self.inner.replay(consumer, id).await
+    }
+    fn provider(&self) -> &'static str {
+        "flaky-broker"
+    }
+    fn in_flight(&self) -> usize {
+        self.inner.in_flight()
+    }
+    async fn wait_idle(&self, timeout: Duration) -> bool {
+        self.inner.wait_idle(timeout).await
+    }
+}
+
+#[tokio::test]
+async fn dual_write_delivers_every_event_to_both_sides_and_counts_them() {
+    let w = world(&[10]).await;
+    let broker = Arc::new(Unreachable { inner: MemoryBus::new(RetryPolicy::default()), down: AtomicBool::new(false) });
+    let dual = Arc::new(
+        comptoir_eventbus::DualWriteBus::new(Arc::new(w.bus.clone()), broker.clone(), w.sink.clone()).await.unwrap(),
+    );
+    let h = handler("sink.all", &w.sink);
+    dual.subscribe(Consumer::new("sink.all", &["#"], w.sink.clone(), h.clone())).await.unwrap();
+    let relay = OutboxRelay::new(w.source.clone(), dual.clone());
+
+    for _ in 0..3 {
+        emit(&w.source, "order.checkout.completed").await;
+    }
+    assert_eq!(relay.relay_pending().await.unwrap(), 3);
+    // While the broker is down the outbox keeps the events for both sides.
+    broker.down.store(true, Ordering::SeqCst);
+    emit(&w.source, "order.order.cancelled").await;
+    emit(&w.source, "order.order.cancelled").await;
+    assert!(relay.relay_pending().await.is_err());
+    assert_eq!(comptoir_storage::outbox::backlog(&w.source).await.unwrap().0, 2);
+    broker.down.store(false, Ordering::SeqCst);
+    assert_eq!(relay.relay_pending().await.unwrap(), 2);
+    assert!(dual.wait_idle(Duration::from_secs(5)).await);
+
+    let counts = dual.counts();
+    assert_eq!((counts.primary, counts.secondary), ("memory", "flaky-broker"));
+    assert_eq!(counts.published, 5);
+    assert_eq!(counts.received_by_secondary, 5, "{counts:?}");
+    assert_eq!(counts.received_by_primary, 5, "the broker side is published first: no duplicate {counts:?}");
+    assert_eq!(effects(&w.sink, "sink.all").await, 5, "consumers are served by the primary, once per event");
+}
