@@ -4,6 +4,11 @@
 # memory and per-scenario throughput and latency. Everything runs on this machine.
 #
 #   PRODUCTS=10000 CONCURRENCY=64 DURATION=10 bash scripts/bench.sh [scenario...]
+#
+# The same on PostgreSQL (one database per module on 127.0.0.1:5432) and a broker:
+#   BACKEND=postgres BUS=rabbitmq bash scripts/bench.sh checkout
+# Event bus providers alone (persistent events, publish to handled):
+#   bash scripts/bench.sh events            # memory, rabbitmq, nats and kafka
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,21 +16,56 @@ PRODUCTS=${PRODUCTS:-10000}
 CONCURRENCY=${CONCURRENCY:-64}
 DURATION=${DURATION:-10}
 PORT=${PORT:-18080}
+BACKEND=${BACKEND:-sqlite}
+BUS=${BUS:-memory}
+MODULES=(identity catalog inventory cart payment billing shipping notification ordering api)
+
+if [ "${1:-}" = "events" ]; then
+    cargo build --release --locked -p comptoir-bench --bin comptoir-bench-events
+    TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+    TANSU="${COMPTOIR_TANSU:-$HOME/.cache/comptoir/tools/bin/tansu}"
+    "$TANSU" broker --storage-engine memory://tansu/ --listener-url tcp://127.0.0.1:19092 \
+        --advertised-listener-url tcp://127.0.0.1:19092 >/dev/null 2>&1 &
+    TANSU_PID=$!
+    trap 'kill $TANSU_PID 2>/dev/null || true' EXIT
+    sleep 1
+    for provider in ${PROVIDERS:-memory rabbitmq nats kafka}; do
+        "$TARGET/release/comptoir-bench-events" "$provider" --kafka-brokers 127.0.0.1:19092 ${EVENTS:+--events $EVENTS}
+    done
+    exit 0
+fi
 
 cargo build --release --locked -p comptoir -p comptoir-bench
 TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 BIN="$TARGET/release"
-DATA=${BENCH_DATA:-$TARGET/bench-data-$PRODUCTS}
+DATA=${BENCH_DATA:-$TARGET/bench-data-$BACKEND-$PRODUCTS}
+export COMPTOIR_DATA_DIR="$DATA" COMPTOIR_LOG__LEVEL=warn COMPTOIR_EVENTS__PROVIDER="$BUS"
+[ "$BUS" = memory ] || export COMPTOIR_EVENTS__NAMESPACE="bench-$PRODUCTS"
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-if [ ! -f "$DATA/catalog.sqlite" ]; then
-    echo "== loading the demo catalog with $PRODUCTS products into $DATA"
-    COMPTOIR_DATA_DIR="$DATA" COMPTOIR_LOG__LEVEL=warn "$BIN/comptoir" demo --products "$PRODUCTS"
+echo "== $BACKEND databases, $BUS event bus"
+if [ "$BACKEND" = postgres ]; then
+    for module in "${MODULES[@]}"; do
+        export "COMPTOIR_DATABASES__${module^^}=postgres://postgres@127.0.0.1:5432/comptoir_bench_$module"
+    done
+fi
+if [ ! -f "$DATA/loaded" ]; then
+    echo "== loading the demo catalog with $PRODUCTS products"
+    if [ "$BACKEND" = postgres ]; then
+        for module in "${MODULES[@]}"; do
+            psql -h 127.0.0.1 -U postgres -qX -c "DROP DATABASE IF EXISTS comptoir_bench_$module WITH (FORCE)" \
+                -c "CREATE DATABASE comptoir_bench_$module"
+        done
+    fi
+    rm -rf "$DATA" && mkdir -p "$DATA"
+    "$BIN/comptoir" demo --products "$PRODUCTS"
+    touch "$DATA/loaded"
 fi
 
 echo "== cold start"
 start=$(date +%s%N)
-COMPTOIR_DATA_DIR="$DATA" COMPTOIR_HTTP__ADDR="127.0.0.1:$PORT" COMPTOIR_LOG__LEVEL=warn "$BIN/comptoir" serve &
+COMPTOIR_HTTP__ADDR="127.0.0.1:$PORT" "$BIN/comptoir" serve &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
 until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Runs every test of Comptoir: formatting, lints, unit tests, module integration tests against
-# real SQLite databases, event-bus tests, the API tests over real HTTP, and the repository suites
-# again against PostgreSQL on 127.0.0.1:5432. On a fresh machine it installs and starts what the
-# tests need first; a server it cannot get running fails the run, loudly.
+# real SQLite databases, the event-bus contract suite against the in-process bus and against real
+# RabbitMQ (127.0.0.1:5672), NATS JetStream (127.0.0.1:4222) and Kafka (a tansu broker the Kafka
+# tests start), the API tests over real HTTP, the repository suites again against PostgreSQL on
+# 127.0.0.1:5432, and the whole API suite on PostgreSQL with RabbitMQ. On a fresh machine it
+# installs and starts what the tests need first; a server it cannot get running fails the run, loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Crates whose test suites also run against PostgreSQL (COMPTOIR_TEST_BACKEND=postgres); for
-# `comptoir` that is the whole application, every module on a PostgreSQL schema of its own.
-POSTGRES_SUITES=(comptoir-storage comptoir-eventbus comptoir-identity comptoir-catalog comptoir-inventory comptoir-cart comptoir-ordering comptoir-payment comptoir-billing comptoir-shipping comptoir-notification comptoir)
+# Crates whose test suites also run against PostgreSQL (COMPTOIR_TEST_BACKEND=postgres). The
+# whole application (`comptoir`) runs there too, on RabbitMQ: every module on a PostgreSQL schema
+# of its own, events through the broker, as a production deployment runs.
+POSTGRES_SUITES=(comptoir-storage comptoir-eventbus comptoir-identity comptoir-catalog comptoir-inventory comptoir-cart comptoir-ordering comptoir-payment comptoir-billing comptoir-shipping comptoir-notification)
+# The Kafka-protocol broker the Kafka tests start (in-memory storage); built once, then cached.
+TANSU_VERSION=0.6.0
+TOOLS_DIR="${COMPTOIR_TOOLS_DIR:-$HOME/.cache/comptoir/tools}"
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo is not installed; install Rust from https://rustup.rs and run this again" >&2
@@ -44,15 +50,78 @@ ensure_postgres() {
     psql -h 127.0.0.1 -U postgres -qX -c "DROP DATABASE IF EXISTS comptoir_test WITH (FORCE)" -c "CREATE DATABASE comptoir_test"
 }
 
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1
+}
+
+wait_for_port() { # port seconds
+    for _ in $(seq 1 "$2"); do port_open "$1" && return 0; sleep 1; done
+    port_open "$1"
+}
+
+apt_install() {
+    echo "installing $*"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_rabbitmq() {
+    command -v rabbitmq-server >/dev/null 2>&1 || apt_install rabbitmq-server
+    if ! port_open 5672; then
+        echo "RabbitMQ does not answer on 127.0.0.1:5672; starting it"
+        rabbitmq-server -detached || true
+        wait_for_port 5672 90 || true
+        rabbitmqctl await_startup >/dev/null 2>&1 || true
+    fi
+    if ! port_open 5672; then
+        echo "error: the event-bus tests need RabbitMQ on 127.0.0.1:5672 (guest/guest) and it is not running" >&2
+        exit 1
+    fi
+}
+
+ensure_nats() {
+    [ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null 2>&1 || apt_install nats-server
+    if ! port_open 4222; then
+        echo "NATS does not answer on 127.0.0.1:4222; starting it with JetStream"
+        mkdir -p /var/lib/nats-server
+        start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server || echo /usr/sbin/nats-server)" \
+            -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+        wait_for_port 4222 30 || true
+    fi
+    if ! port_open 4222; then
+        echo "error: the event-bus tests need NATS with JetStream on 127.0.0.1:4222 and it is not running" >&2
+        exit 1
+    fi
+}
+
+ensure_tansu() {
+    export COMPTOIR_TANSU="$TOOLS_DIR/bin/tansu"
+    if ! "$COMPTOIR_TANSU" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+        echo "building the tansu Kafka broker $TANSU_VERSION for the Kafka tests (once; cached in $TOOLS_DIR)"
+        cargo install tansu --version "$TANSU_VERSION" --features dynostore --locked --root "$TOOLS_DIR"
+    fi
+}
+
 echo "== formatting"
 cargo fmt --all --check
 
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== tests (SQLite)"
+echo "== brokers"
+ensure_rabbitmq
+ensure_nats
+ensure_tansu
+
+echo "== tests (SQLite; event buses on memory, RabbitMQ, NATS and Kafka)"
 cargo test --workspace --locked
 
 echo "== tests (PostgreSQL): ${POSTGRES_SUITES[*]}"
 ensure_postgres
 COMPTOIR_TEST_BACKEND=postgres cargo test --locked $(printf -- '-p %s ' "${POSTGRES_SUITES[@]}")
+
+echo "== the whole application on PostgreSQL and RabbitMQ"
+COMPTOIR_TEST_BACKEND=postgres COMPTOIR_TEST_BUS=rabbitmq cargo test --locked -p comptoir
+
+echo "== checkout on NATS JetStream and on Kafka"
+COMPTOIR_TEST_BUS=nats cargo test --locked -p comptoir --test api checkout
+COMPTOIR_TEST_BUS=kafka cargo test --locked -p comptoir --test api checkout

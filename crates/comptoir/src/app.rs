@@ -11,7 +11,7 @@ use comptoir_cart::CartModule;
 use comptoir_catalog::CatalogModule;
 use comptoir_contracts::address::PostalAddress;
 use comptoir_contracts::billing::Party;
-use comptoir_eventbus::{DeadLetterOffice, EventBus, MemoryBus, OutboxRelay, RetryPolicy};
+use comptoir_eventbus::{DeadLetterOffice, DualWriteBus, EventBus, OutboxRelay};
 use comptoir_identity::{IdentityConfig, IdentityModule};
 use comptoir_inventory::InventoryModule;
 use comptoir_notification::{NotificationConfig, NotificationModule, SmtpConfig};
@@ -22,6 +22,7 @@ use comptoir_storage::{Db, Migrations, outbox};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::events;
 
 pub struct App {
     pub config: Config,
@@ -34,7 +35,9 @@ pub struct App {
     pub shipping: Arc<ShippingModule>,
     pub notification: Arc<NotificationModule>,
     pub ordering: Arc<OrderingModule>,
-    pub bus: MemoryBus,
+    pub bus: Arc<dyn EventBus>,
+    /// What each side received, when publishing to two providers while migrating.
+    pub dual_write: Option<Arc<DualWriteBus>>,
     /// Every module database, the API's own included.
     pub databases: Vec<Db>,
     api_db: Db,
@@ -94,9 +97,7 @@ impl App {
             OrderingConfig { reservation_ttl: Duration::from_secs(config.ordering.reservation_ttl_secs) },
         ));
 
-        let retry =
-            RetryPolicy { delays: config.events.retry_delays_ms.iter().map(|ms| Duration::from_millis(*ms)).collect() };
-        let bus = MemoryBus::with_prefetch(retry, config.events.prefetch);
+        let events::Bus { bus, dual_write } = events::connect(&config.events, &api_db).await?;
         let consumers = [
             inventory.consumers(),
             cart.consumers(),
@@ -108,6 +109,7 @@ impl App {
         for consumer in consumers.into_iter().flatten() {
             bus.subscribe(consumer).await?;
         }
+        events::subscribe_system_events(&bus, &api_db).await?;
 
         Ok(App {
             config,
@@ -121,6 +123,7 @@ impl App {
             notification,
             ordering,
             bus,
+            dual_write,
             databases: vec![
                 identity_db,
                 catalog_db,
@@ -141,21 +144,24 @@ impl App {
     /// Starts the outbox relays and the reservation sweeper.
     pub fn start(&mut self) {
         for db in &self.databases {
-            let relay = OutboxRelay::new(db.clone(), Arc::new(self.bus.clone()));
+            let relay = OutboxRelay::new(db.clone(), self.bus.clone());
             self.background.push(tokio::spawn(relay.run()));
         }
         let sweep = Duration::from_secs(self.config.inventory.reservation_sweep_secs.max(1));
         self.background.push(tokio::spawn(self.inventory.as_ref().clone().run_expiry_sweeper(sweep)));
         self.background.push(tokio::spawn(self.ordering.as_ref().clone().run_stale_checkout_sweeper(sweep)));
+        let bus = self.bus.clone();
+        self.background.push(tokio::spawn(async move { events::announce(&bus, "system.instance.started").await }));
     }
 
     pub fn dead_letter_office(&self) -> DeadLetterOffice {
-        DeadLetterOffice::new(self.databases.clone(), Arc::new(self.bus.clone()))
+        DeadLetterOffice::new(self.databases.clone(), self.bus.clone())
     }
 
     pub fn api_state(&self) -> ApiState {
-        let probes: Vec<Arc<dyn Probe>> =
+        let mut probes: Vec<Arc<dyn Probe>> =
             self.databases.iter().map(|db| Arc::new(DbProbe(db.clone())) as Arc<dyn Probe>).collect();
+        probes.push(Arc::new(events::BusProbe(self.bus.clone())));
         ApiState {
             identity: self.identity.clone(),
             catalog: self.catalog.clone(),
@@ -166,7 +172,7 @@ impl App {
             billing: self.billing.clone(),
             shipping: self.shipping.clone(),
             notification: self.notification.clone(),
-            bus: Arc::new(self.bus.clone()),
+            bus: self.bus.clone(),
             dead_letters: self.dead_letter_office(),
             probes,
             idempotency: IdempotencyStore::new(self.api_db.clone()),
@@ -193,18 +199,21 @@ impl App {
         }
     }
 
-    /// Stops background work after publishing what is left in the outboxes.
+    /// Stops background work after publishing what is left in the outboxes, then stops consuming
+    /// (deliveries in progress finish; the rest wait on the broker for the next instance).
     pub async fn shutdown(mut self) {
+        events::announce(&self.bus, "system.instance.stopping").await;
         for handle in self.background.drain(..) {
             handle.abort();
         }
         for db in &self.databases {
-            let relay = OutboxRelay::new(db.clone(), Arc::new(self.bus.clone()));
+            let relay = OutboxRelay::new(db.clone(), self.bus.clone());
             if let Err(e) = relay.relay_pending().await {
                 tracing::warn!(module = db.module(), error = %e, "could not flush the outbox at shutdown");
             }
         }
         self.bus.wait_idle(Duration::from_secs(5)).await;
+        self.bus.close().await;
         for db in &self.databases {
             db.close().await;
         }

@@ -50,13 +50,68 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventsConfig {
-    /// `memory` (in-process) is the only provider so far.
+    /// `memory` (in-process, the default), `rabbitmq`, `nats` or `kafka`.
     pub provider: String,
     /// Waits before each retry of a failed handling, in milliseconds; then the event is dead-lettered.
     pub retry_delays_ms: Vec<u64>,
     /// Events each consumer handles at once.
     pub prefetch: usize,
+    /// Prefixes every exchange, queue, stream and topic, so that several shops (or test runs) can
+    /// share one broker. Empty: none.
+    pub namespace: String,
+    /// While moving from the in-process bus to a broker: publish every event to both, serve
+    /// consumers from `dual_write_primary`, and count what each side received.
+    pub dual_write: bool,
+    /// `memory` or `broker`: which side serves the consumers in dual-write mode.
+    pub dual_write_primary: String,
+    pub rabbitmq: RabbitMqSettings,
+    pub nats: NatsSettings,
+    pub kafka: KafkaSettings,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RabbitMqSettings {
+    pub url: String,
+    /// Replicated quorum queues instead of classic ones (for a RabbitMQ cluster).
+    pub quorum_queues: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsSettings {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// Bootstrap servers, comma-separated.
+    pub brokers: String,
+    /// Partitions of each topic Comptoir creates.
+    pub partitions: i32,
+}
+
+impl Default for RabbitMqSettings {
+    fn default() -> Self {
+        RabbitMqSettings { url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(), quorum_queues: false }
+    }
+}
+
+impl Default for NatsSettings {
+    fn default() -> Self {
+        NatsSettings { url: "nats://127.0.0.1:4222".into() }
+    }
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        KafkaSettings { brokers: "127.0.0.1:9092".into(), partitions: 3 }
+    }
+}
+
+/// The event bus providers `events.provider` accepts.
+pub const EVENT_PROVIDERS: &[&str] = &["memory", "rabbitmq", "nats", "kafka"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -153,7 +208,17 @@ impl Default for AuthConfig {
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        EventsConfig { provider: "memory".into(), retry_delays_ms: vec![1_000, 5_000, 30_000], prefetch: 10 }
+        EventsConfig {
+            provider: "memory".into(),
+            retry_delays_ms: vec![1_000, 5_000, 30_000],
+            prefetch: 10,
+            namespace: String::new(),
+            dual_write: false,
+            dual_write_primary: "memory".into(),
+            rabbitmq: RabbitMqSettings::default(),
+            nats: NatsSettings::default(),
+            kafka: KafkaSettings::default(),
+        }
     }
 }
 
@@ -227,12 +292,33 @@ impl Config {
             .merge(Env::prefixed("COMPTOIR_").filter(|key| is_configuration(key.as_str())).split("__"))
             .extract()
             .context("invalid configuration")?;
-        anyhow::ensure!(
-            config.events.provider == "memory",
-            "events.provider {:?} is not available yet; use \"memory\"",
-            config.events.provider
-        );
+        config.validate()?;
         Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let events = &self.events;
+        anyhow::ensure!(
+            EVENT_PROVIDERS.contains(&events.provider.as_str()),
+            "events.provider {:?} is not one of {}",
+            events.provider,
+            EVENT_PROVIDERS.join(", ")
+        );
+        anyhow::ensure!(
+            ["memory", "broker"].contains(&events.dual_write_primary.as_str()),
+            "events.dual_write_primary {:?} must be \"memory\" or \"broker\"",
+            events.dual_write_primary
+        );
+        anyhow::ensure!(
+            !events.dual_write || events.provider != "memory",
+            "events.dual_write needs a broker in events.provider (rabbitmq, nats or kafka)"
+        );
+        anyhow::ensure!(
+            events.namespace.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            "events.namespace {:?} may hold only lowercase letters, digits and dashes",
+            events.namespace
+        );
+        Ok(())
     }
 
     /// The JWT secret: configured, or generated once and kept beside the data.
@@ -320,6 +406,40 @@ mod tests {
             let loaded = Config::load(Some(Path::new("example.toml"))).map_err(|e| e.to_string())?;
             let defaults = serde_json::to_value(Config::default()).map_err(|e| e.to_string())?;
             assert_eq!(serde_json::to_value(loaded).map_err(|e| e.to_string())?, defaults);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn event_settings_are_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("COMPTOIR_EVENTS__PROVIDER", "kafka");
+            jail.set_env("COMPTOIR_EVENTS__KAFKA__BROKERS", "10.0.0.1:9092");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.events.kafka.brokers, "10.0.0.1:9092");
+            for (key, value, complaint) in [
+                ("COMPTOIR_EVENTS__PROVIDER", "pigeon", "not one of memory, rabbitmq, nats, kafka"),
+                ("COMPTOIR_EVENTS__NAMESPACE", "Shop One", "lowercase letters"),
+                ("COMPTOIR_EVENTS__DUAL_WRITE_PRIMARY", "both", "\"memory\" or \"broker\""),
+            ] {
+                jail.set_env(key, value);
+                let error = format!("{:#}", Config::load(None).unwrap_err());
+                assert!(error.contains(complaint), "{key}={value}: {error}");
+                jail.set_env(
+                    key,
+                    if key.ends_with("PROVIDER") {
+                        "kafka"
+                    } else if key.ends_with("PRIMARY") {
+                        "memory"
+                    } else {
+                        ""
+                    },
+                );
+            }
+            jail.set_env("COMPTOIR_EVENTS__PROVIDER", "memory");
+            jail.set_env("COMPTOIR_EVENTS__DUAL_WRITE", "true");
+            let error = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(error.contains("dual_write needs a broker"), "{error}");
             Ok(())
         });
     }

@@ -322,7 +322,8 @@ pub async fn the_last_failure_is_dead_lettered_then_replayed(provider: &dyn Prov
 }
 
 /// An event delivered again (published twice, or redelivered because the handler failed after
-/// its effect committed) has one effect.
+/// its effect committed) has one effect. A broker that drops the second publish of one event id
+/// (JetStream de-duplication) delivers it twice instead of three times; both are right.
 pub async fn a_redelivered_event_has_no_second_effect(provider: &dyn Provider) {
     let f = Fixture::new(provider).await;
     let bus = f.bus(&[50]).await;
@@ -332,7 +333,7 @@ pub async fn a_redelivered_event_has_no_second_effect(provider: &dyn Provider) {
     let once = event("order.checkout.completed");
     bus.publish(&once).await.unwrap();
     bus.publish(&once).await.unwrap();
-    eventually("three deliveries", || async { crashing.calls.load(Ordering::SeqCst) >= 3 }).await;
+    eventually("a redelivery", || async { crashing.calls.load(Ordering::SeqCst) >= 2 }).await;
     f.quiet(&bus).await;
     assert_eq!(f.effects("inventory.orders").await, 1);
     assert_eq!(dead_letters::count(&f.sink).await.unwrap(), 0);

@@ -97,7 +97,7 @@ async fn a_failing_consumer_dead_letters_and_replays_through_the_api() {
     let ctx = comptoir_kernel::RequestContext::system();
     let bogus =
         comptoir_kernel::EventEnvelope::new(&ctx, "catalog", "product.item.created", json!({"unexpected": true}));
-    comptoir_eventbus::EventBus::publish(&t.app.bus, &bogus).await.unwrap();
+    t.app.bus.publish(&bogus).await.unwrap();
     t.settle().await;
     let letters = t.get("/api/v1/admin/dead-letters", Some(&admin)).await.expect(200);
     assert_eq!(letters["total"], 1);

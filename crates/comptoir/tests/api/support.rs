@@ -65,7 +65,7 @@ pub async fn spawn_app() -> TestApp {
     let config = Config {
         data_dir: dir.path().to_path_buf(),
         databases,
-        events: EventsConfig { retry_delays_ms: vec![10, 20], ..defaults.events.clone() },
+        events: EventsConfig { retry_delays_ms: vec![10, 20], ..test_bus(&defaults.events).await },
         auth: AuthConfig { jwt_secret: "test-secret-test-secret-test-secret-0123".into(), ..defaults.auth.clone() },
         ..defaults
     };
@@ -76,6 +76,24 @@ pub async fn spawn_app() -> TestApp {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, router).await.expect("server runs") });
     TestApp { base, http: reqwest::Client::new(), app, _dir: dir }
+}
+
+/// The event bus the tests run on: `COMPTOIR_TEST_BUS` = memory (default), rabbitmq, nats or
+/// kafka. On a broker each application gets a namespace of its own, as separate shops would.
+async fn test_bus(defaults: &EventsConfig) -> EventsConfig {
+    let provider = std::env::var("COMPTOIR_TEST_BUS").unwrap_or_else(|_| "memory".into());
+    if provider == "memory" {
+        return defaults.clone();
+    }
+    let mut events = EventsConfig {
+        provider,
+        namespace: format!("api-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+        ..defaults.clone()
+    };
+    if events.provider == "kafka" {
+        events.kafka.brokers = comptoir_eventbus_kafka::testing::broker().address();
+    }
+    events
 }
 
 impl TestApp {
