@@ -120,7 +120,14 @@ ensure_postgres
 COMPTOIR_TEST_BACKEND=postgres cargo test --locked $(printf -- '-p %s ' "${POSTGRES_SUITES[@]}")
 
 echo "== the whole application on PostgreSQL and RabbitMQ"
-COMPTOIR_TEST_BACKEND=postgres COMPTOIR_TEST_BUS=rabbitmq cargo test --locked -p comptoir
+# Every test application declares its queues under a namespace of its own, in a virtual host that
+# is deleted afterwards, so that test runs leave nothing on the broker.
+rabbitmqctl -q delete_vhost comptoir_test >/dev/null 2>&1 || true
+rabbitmqctl -q add_vhost comptoir_test
+rabbitmqctl -q set_permissions -p comptoir_test guest '.*' '.*' '.*'
+COMPTOIR_TEST_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5672/comptoir_test \
+    COMPTOIR_TEST_BACKEND=postgres COMPTOIR_TEST_BUS=rabbitmq cargo test --locked -p comptoir
+rabbitmqctl -q delete_vhost comptoir_test
 
 echo "== checkout on NATS JetStream and on Kafka"
 COMPTOIR_TEST_BUS=nats cargo test --locked -p comptoir --test api checkout

@@ -90,6 +90,10 @@ async fn test_bus(defaults: &EventsConfig) -> EventsConfig {
         namespace: format!("api-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
         ..defaults.clone()
     };
+    // scripts/test.sh gives the tests a virtual host of their own and deletes it afterwards.
+    if let Ok(url) = std::env::var("COMPTOIR_TEST_RABBITMQ_URL") {
+        events.rabbitmq.url = url;
+    }
     if events.provider == "kafka" {
         events.kafka.brokers = comptoir_eventbus_kafka::testing::broker().address();
     }
