@@ -31,7 +31,11 @@ if [ "${1:-}" = "events" ]; then
     trap 'kill $TANSU_PID 2>/dev/null || true' EXIT
     sleep 1
     for provider in ${PROVIDERS:-memory rabbitmq nats kafka}; do
+        # Capacity: as fast as the bus takes them (latency here is mostly time spent in the backlog).
         "$TARGET/release/comptoir-bench-events" "$provider" --kafka-brokers 127.0.0.1:19092 ${EVENTS:+--events $EVENTS}
+        # Latency of a bus that keeps up: a steady rate, small batches as a busy outbox relays them.
+        "$TARGET/release/comptoir-bench-events" "$provider" --kafka-brokers 127.0.0.1:19092 \
+            --rate "${RATE:-2000}" --batch 10 --events "${PACED_EVENTS:-20000}"
     done
     exit 0
 fi

@@ -31,6 +31,10 @@ struct Args {
     /// Publishers sending at once (one per module outbox in the monolith).
     #[arg(long, default_value_t = 4)]
     publishers: usize,
+    /// Events per second in all; 0 sends as fast as the bus takes them (throughput). At a rate
+    /// the bus sustains, the latencies are those of a bus that keeps up, not of a backlog.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
     /// Deliveries the consumer handles at once.
     #[arg(long, default_value_t = 10)]
     prefetch: usize,
@@ -120,8 +124,13 @@ async fn main() -> anyhow::Result<()> {
     bus.subscribe(Consumer::new("bench.sink", &["#"], db, clock.clone())).await?;
 
     println!(
-        "== {:?}: {} persistent events, batches of {}, {} publishers, prefetch {}",
-        args.provider, args.events, args.batch, args.publishers, args.prefetch
+        "== {:?}: {} persistent events, batches of {}, {} publishers, prefetch {}, {}",
+        args.provider,
+        args.events,
+        args.batch,
+        args.publishers,
+        args.prefetch,
+        if args.rate == 0 { "as fast as possible".to_string() } else { format!("{} events/s", args.rate) }
     );
     let started = Instant::now();
     let per_publisher = args.events.div_ceil(args.publishers);
@@ -130,10 +139,17 @@ async fn main() -> anyhow::Result<()> {
         let bus = bus.clone();
         let count = per_publisher.min(args.events.saturating_sub(p * per_publisher));
         let batch = args.batch;
+        let mut pace = (args.rate > 0).then(|| {
+            let every = Duration::from_secs_f64(batch as f64 * args.publishers as f64 / args.rate as f64);
+            tokio::time::interval(every)
+        });
         publishers.push(tokio::spawn(async move {
             let ctx = RequestContext::system();
             let mut sent = 0;
             while sent < count {
+                if let Some(pace) = pace.as_mut() {
+                    pace.tick().await;
+                }
                 let n = batch.min(count - sent);
                 let events: Vec<EventEnvelope> = (0..n)
                     .map(|i| {
