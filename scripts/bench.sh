@@ -24,7 +24,7 @@ if [ "${1:-}" = "events" ]; then
     cargo build --release --locked -p comptoir-bench --bin comptoir-bench-events
     TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
     echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-    TANSU="${COMPTOIR_TANSU:-$HOME/.cache/comptoir/tools/bin/tansu}"
+    TANSU="${COMPTOIR_TEST_TANSU:-$HOME/.cache/comptoir/tools/bin/tansu}"
     "$TANSU" broker --storage-engine memory://tansu/ --listener-url tcp://127.0.0.1:19092 \
         --advertised-listener-url tcp://127.0.0.1:19092 >/dev/null 2>&1 &
     TANSU_PID=$!

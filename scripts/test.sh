@@ -94,8 +94,8 @@ ensure_nats() {
 }
 
 ensure_tansu() {
-    export COMPTOIR_TANSU="$TOOLS_DIR/bin/tansu"
-    if ! "$COMPTOIR_TANSU" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+    export COMPTOIR_TEST_TANSU="$TOOLS_DIR/bin/tansu"
+    if ! "$COMPTOIR_TEST_TANSU" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
         echo "building the tansu Kafka broker $TANSU_VERSION for the Kafka tests (once; cached in $TOOLS_DIR)"
         cargo install tansu --version "$TANSU_VERSION" --features dynostore --locked --root "$TOOLS_DIR"
     fi

@@ -1,6 +1,6 @@
 //! A real Kafka-protocol broker for tests: tansu with in-memory storage, started once per test
 //! process on a free port, stopped and started again in place for restart checks, and killed
-//! with the test process. The binary comes from `COMPTOIR_TANSU`, else
+//! with the test process. The binary comes from `COMPTOIR_TEST_TANSU`, else
 //! `$HOME/.cache/comptoir/tools/bin/tansu` (`scripts/test.sh` installs it there).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -91,7 +91,7 @@ impl Broker {
 }
 
 fn tansu_binary() -> PathBuf {
-    let binary = match std::env::var_os("COMPTOIR_TANSU") {
+    let binary = match std::env::var_os("COMPTOIR_TEST_TANSU") {
         Some(path) => PathBuf::from(path),
         None => {
             let home = std::env::var_os("HOME").expect("HOME is set");
@@ -101,7 +101,7 @@ fn tansu_binary() -> PathBuf {
     assert!(
         binary.is_file(),
         "The Kafka tests need tansu (a Kafka-protocol broker) at {}, and it is missing. \
-         Install it with `{INSTALL}` (about 15 minutes), or point COMPTOIR_TANSU at a tansu binary.",
+         Install it with `{INSTALL}` (about 15 minutes), or point COMPTOIR_TEST_TANSU at a tansu binary.",
         binary.display()
     );
     binary
