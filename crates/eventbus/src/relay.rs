@@ -58,9 +58,22 @@ impl OutboxRelay {
         let signal = self.db.outbox_signal();
         let mut last_prune = Instant::now();
         let mut last_gauge = Instant::now() - Duration::from_secs(1);
+        // One warning when publishing starts failing (a broker outage), one line when it recovers,
+        // rather than a warning on every round in between.
+        let mut failing = false;
         loop {
-            if let Err(e) = self.relay_pending().await {
-                tracing::warn!(module = self.db.module(), error = %e, "outbox relay failed; will retry");
+            match self.relay_pending().await {
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(module = self.db.module(), error = %e,
+                        "outbox relay failed; the events stay in the outbox and will be retried");
+                }
+                Err(e) => tracing::debug!(module = self.db.module(), error = %e, "outbox relay still failing"),
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::info!(module = self.db.module(), "outbox relay publishing again");
+                }
+                Ok(_) => {}
             }
             // Housekeeping at most once a second, not on every wake: busy modules wake the relay
             // on every commit.
