@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use comptoir_eventbus::Consumer;
-use comptoir_kernel::{Error, EventEnvelope, Result};
+use comptoir_eventbus::{Consumer, delivery};
+use comptoir_kernel::{Error, Result};
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{Consumer as _, ConsumerContext, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -171,7 +171,7 @@ async fn run(shared: Arc<Shared>, consumer: Consumer, kafka: Arc<StreamConsumer<
         let Ok(slot) = slots.clone().acquire_owned().await else { break };
         let (shared, consumer) = (shared.clone(), consumer.clone());
         tokio::spawn(async move {
-            handle(&consumer, &event).await;
+            delivery::deliver_broadcast(&consumer, &event).await;
             shared.in_flight.finish(&consumer.name, event.id);
             drop(slot);
         });
@@ -179,19 +179,4 @@ async fn run(shared: Arc<Shared>, consumer: Consumer, kafka: Arc<StreamConsumer<
     let everything = shared.config.prefetch.max(1) as u32;
     let _ = tokio::time::timeout(CLOSE_GRACE, slots.acquire_many(everything)).await;
     let _ = tokio::task::spawn_blocking(move || drop(kafka)).await;
-}
-
-async fn handle(consumer: &Consumer, event: &EventEnvelope) {
-    let started = std::time::Instant::now();
-    let outcome = consumer.handler.handle(event).await;
-    metrics::histogram!("comptoir_event_handling_seconds", "consumer" => consumer.name.clone())
-        .record(started.elapsed().as_secs_f64());
-    let label = if outcome.is_ok() { "ok" } else { "error" };
-    metrics::counter!("comptoir_events_handled_total", "consumer" => consumer.name.clone(), "outcome" => label)
-        .increment(1);
-    if let Err(error) = outcome {
-        tracing::warn!(consumer = %consumer.name, event_id = %event.id, event_type = %event.event_type,
-            correlation_id = %event.correlation_id, error = %error,
-            "broadcast handling failed; broadcasts are not retried");
-    }
 }

@@ -356,16 +356,7 @@ async fn handle_broadcast(shared: &Shared, consumer: &Consumer, message: async_n
     if !consumer.matches(&event.event_type) {
         return;
     }
-    let outcome = match consumer.handler.handle(&event).await {
-        Ok(()) => "ok",
-        Err(e) => {
-            tracing::warn!(consumer = %consumer.name, event_id = %event.id, event_type = %event.event_type,
-                correlation_id = %event.correlation_id, error = %e, "broadcast handling failed; broadcasts are not retried");
-            "error"
-        }
-    };
-    metrics::counter!("comptoir_events_handled_total", "consumer" => consumer.name.clone(), "outcome" => outcome)
-        .increment(1);
+    delivery::deliver_broadcast(consumer, &event).await;
     shared.in_flight.finish(&consumer.name, event.id);
 }
 

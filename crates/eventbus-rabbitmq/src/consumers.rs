@@ -419,7 +419,7 @@ impl Handler {
             }
         };
         if consumer.broadcast {
-            handle_broadcast(consumer, &event).await;
+            delivery::deliver_broadcast(consumer, &event).await;
             self.ack(&delivery, &event).await;
             return;
         }
@@ -509,21 +509,6 @@ impl Handler {
             (_, Some(e)) => Err(e),
             (_, None) => Ok(()),
         }
-    }
-}
-
-/// Runs a broadcast consumer's handler once: broadcasts are not retried nor dead-lettered.
-async fn handle_broadcast(consumer: &Consumer, event: &EventEnvelope) {
-    let started = std::time::Instant::now();
-    let outcome = consumer.handler.handle(event).await;
-    metrics::histogram!("comptoir_event_handling_seconds", "consumer" => consumer.name.clone())
-        .record(started.elapsed().as_secs_f64());
-    let label = if outcome.is_ok() { "ok" } else { "error" };
-    metrics::counter!("comptoir_events_handled_total", "consumer" => consumer.name.clone(), "outcome" => label)
-        .increment(1);
-    if let Err(e) = outcome {
-        tracing::warn!(consumer = %consumer.name, event_id = %event.id, event_type = %event.event_type,
-            correlation_id = %event.correlation_id, error = %e, "broadcast handling failed; broadcasts are not retried");
     }
 }
 

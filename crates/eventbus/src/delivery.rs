@@ -28,20 +28,9 @@ pub enum Outcome {
 
 /// Runs `consumer`'s handler on the `attempt`-th delivery (1-based) of `event`.
 pub async fn deliver(consumer: &Consumer, event: &EventEnvelope, attempt: u32, retry: &RetryPolicy) -> Outcome {
-    let started = std::time::Instant::now();
-    let outcome = consumer.handler.handle(event).await;
-    metrics::histogram!("comptoir_event_handling_seconds", "consumer" => consumer.name.clone())
-        .record(started.elapsed().as_secs_f64());
-    let error = match outcome {
-        Ok(()) => {
-            metrics::counter!("comptoir_events_handled_total", "consumer" => consumer.name.clone(), "outcome" => "ok")
-                .increment(1);
-            return Outcome::Handled;
-        }
-        Err(e) => e,
+    let Err(error) = run_handler(consumer, event).await else {
+        return Outcome::Handled;
     };
-    metrics::counter!("comptoir_events_handled_total", "consumer" => consumer.name.clone(), "outcome" => "error")
-        .increment(1);
     if let Some(delay) = retry.delay_after(attempt.max(1)) {
         tracing::warn!(consumer = %consumer.name, event_id = %event.id, event_type = %event.event_type,
             correlation_id = %event.correlation_id, attempt, retry_in = ?delay, error = %error,
@@ -61,6 +50,28 @@ pub async fn deliver(consumer: &Consumer, event: &EventEnvelope, attempt: u32, r
         "event handling failed for the last time; dead-lettered");
     metrics::counter!("comptoir_events_dead_lettered_total", "consumer" => consumer.name.clone()).increment(1);
     Outcome::DeadLettered { reason }
+}
+
+/// Runs a broadcast consumer's handler once: broadcasts are neither retried nor dead-lettered,
+/// since they announce a state that the next broadcast (or a restart) brings again.
+pub async fn deliver_broadcast(consumer: &Consumer, event: &EventEnvelope) {
+    if let Err(error) = run_handler(consumer, event).await {
+        tracing::warn!(consumer = %consumer.name, event_id = %event.id, event_type = %event.event_type,
+            correlation_id = %event.correlation_id, error = %error,
+            "broadcast handling failed; broadcasts are not retried");
+    }
+}
+
+/// Runs the handler, timing and counting it.
+async fn run_handler(consumer: &Consumer, event: &EventEnvelope) -> Result<()> {
+    let started = std::time::Instant::now();
+    let outcome = consumer.handler.handle(event).await;
+    metrics::histogram!("comptoir_event_handling_seconds", "consumer" => consumer.name.clone())
+        .record(started.elapsed().as_secs_f64());
+    let label = if outcome.is_ok() { "ok" } else { "error" };
+    metrics::counter!("comptoir_events_handled_total", "consumer" => consumer.name.clone(), "outcome" => label)
+        .increment(1);
+    outcome
 }
 
 /// Hands a dead-lettered event to its consumer again; on success the dead letter is removed.
