@@ -45,6 +45,8 @@ TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,s
 BIN="$TARGET/release"
 DATA=${BENCH_DATA:-$TARGET/bench-data-$BACKEND-$PRODUCTS}
 export COMPTOIR_DATA_DIR="$DATA" COMPTOIR_LOG__LEVEL=warn COMPTOIR_EVENTS__PROVIDER="$BUS"
+# One load generator on one address is many clients here: per-IP and per-customer limits off.
+export COMPTOIR_HTTP__RATE_LIMIT__PER_IP=0 COMPTOIR_HTTP__RATE_LIMIT__PER_CUSTOMER=0 COMPTOIR_HTTP__RATE_LIMIT__PER_API_KEY=0
 [ "$BUS" = memory ] || export COMPTOIR_EVENTS__NAMESPACE="bench-$PRODUCTS"
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

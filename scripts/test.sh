@@ -3,7 +3,8 @@
 # real SQLite databases, the event-bus contract suite against the in-process bus and against real
 # RabbitMQ (127.0.0.1:5672), NATS JetStream (127.0.0.1:4222) and Kafka (a tansu broker the Kafka
 # tests start), the API tests over real HTTP, the repository suites again against PostgreSQL on
-# 127.0.0.1:5432, and the whole API suite on PostgreSQL with RabbitMQ. On a fresh machine it
+# 127.0.0.1:5432, the whole API suite on PostgreSQL with RabbitMQ, and the same suite against the
+# distributed topology (every module a gRPC service behind the gateway) and a mixed one. On a fresh machine it
 # installs and starts what the tests need first; a server it cannot get running fails the run, loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,9 @@ cd "$(dirname "$0")/.."
 # Crates whose test suites also run against PostgreSQL (COMPTOIR_TEST_BACKEND=postgres). The
 # whole application (`comptoir`) runs there too, on RabbitMQ: every module on a PostgreSQL schema
 # of its own, events through the broker, as a production deployment runs.
-POSTGRES_SUITES=(comptoir-storage comptoir-eventbus comptoir-identity comptoir-catalog comptoir-inventory comptoir-cart comptoir-ordering comptoir-payment comptoir-billing comptoir-shipping comptoir-notification)
+POSTGRES_SUITES=(comptoir-storage comptoir-eventbus comptoir-identity comptoir-catalog comptoir-inventory comptoir-cart comptoir-ordering comptoir-payment comptoir-billing comptoir-shipping comptoir-notification
+    comptoir-identity-grpc comptoir-catalog-grpc comptoir-inventory-grpc comptoir-cart-grpc comptoir-ordering-grpc
+    comptoir-payment-grpc comptoir-billing-grpc comptoir-shipping-grpc comptoir-notification-grpc)
 # The Kafka-protocol broker the Kafka tests start (in-memory storage); built once, then cached.
 TANSU_VERSION=0.6.0
 TOOLS_DIR="${COMPTOIR_TOOLS_DIR:-$HOME/.cache/comptoir/tools}"
@@ -125,8 +128,18 @@ echo "== the whole application on PostgreSQL and RabbitMQ"
 rabbitmqctl -q delete_vhost comptoir_test >/dev/null 2>&1 || true
 rabbitmqctl -q add_vhost comptoir_test
 rabbitmqctl -q set_permissions -p comptoir_test guest '.*' '.*' '.*'
-COMPTOIR_TEST_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5672/comptoir_test \
-    COMPTOIR_TEST_BACKEND=postgres COMPTOIR_TEST_BUS=rabbitmq cargo test --locked -p comptoir
+export COMPTOIR_TEST_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5672/comptoir_test
+COMPTOIR_TEST_BACKEND=postgres COMPTOIR_TEST_BUS=rabbitmq cargo test --locked -p comptoir
+
+echo "== the same API suite against the distributed topology (PostgreSQL, RabbitMQ, gRPC, gateway)"
+# Every module its own service behind the gateway; then the monolith with payment extracted.
+COMPTOIR_TEST_TOPOLOGY=distributed COMPTOIR_TEST_BACKEND=postgres COMPTOIR_TEST_BUS=rabbitmq \
+    cargo test --locked -p comptoir --test api
+COMPTOIR_TEST_TOPOLOGY=mixed COMPTOIR_TEST_BUS=rabbitmq cargo test --locked -p comptoir --test api
+echo "== a RabbitMQ restart in the middle of a distributed run (alone: it stops the broker)"
+COMPTOIR_TEST_TOPOLOGY=distributed COMPTOIR_TEST_BUS=rabbitmq \
+    cargo test --locked -p comptoir --test api faults -- --ignored
+unset COMPTOIR_TEST_RABBITMQ_URL
 rabbitmqctl -q delete_vhost comptoir_test
 
 echo "== checkout on NATS JetStream and on Kafka"

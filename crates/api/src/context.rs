@@ -84,9 +84,12 @@ impl FromRequestParts<ApiState> for Caller {
             parts.extensions.get::<CorrelationId>().map(|c| c.0.clone()).unwrap_or_else(new_correlation_id);
         let principal = match credentials(parts)? {
             None => None,
-            Some(Credential::Bearer(token)) => Some(state.identity.authenticate_token(&token).await?),
-            Some(Credential::ApiKey(key)) => Some(state.identity.authenticate_api_key(&key).await?),
+            Some(Credential::Bearer(token)) => Some(state.authenticator.bearer(&token).await?),
+            Some(Credential::ApiKey(key)) => Some(state.authenticator.api_key(&key).await?),
         };
+        if let Some(principal) = &principal {
+            state.rate_limiter.check_principal(principal)?;
+        }
         let actor = principal
             .as_ref()
             .map(Principal::actor)

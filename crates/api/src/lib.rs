@@ -10,6 +10,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod observability;
 pub mod problem;
+pub mod rate_limit;
 mod routes;
 pub mod state;
 
@@ -24,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use idempotency::{IdempotencyStore, MIGRATIONS as IDEMPOTENCY_MIGRATIONS};
-pub use state::{ApiSettings, ApiState, DbProbe, Probe};
+pub use state::{ApiSettings, ApiState, Authenticator, DbProbe, IdentityAuthenticator, Probe};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -106,6 +107,7 @@ pub fn router(state: ApiState) -> Router {
         .fallback(problem::not_found_fallback)
         .method_not_allowed_fallback(problem::method_not_allowed_fallback)
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_by_ip))
         .layer(middleware::from_fn(observability::track_requests))
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

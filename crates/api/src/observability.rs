@@ -77,7 +77,12 @@ pub struct Readiness {
     responses((status = 200, body = Readiness, description = "Every dependency answers"),
               (status = 503, body = Readiness, description = "At least one dependency is down")))]
 pub async fn readyz(State(state): State<ApiState>) -> Response {
-    let checks = state.probes.iter().map(|probe| async move {
+    readiness(&state.probes, state.bus.provider()).await
+}
+
+/// Checks every dependency at once, each within 2 s.
+pub async fn readiness(probes: &[std::sync::Arc<dyn crate::Probe>], event_bus: &str) -> Response {
+    let checks = probes.iter().map(|probe| async move {
         let outcome = tokio::time::timeout(std::time::Duration::from_secs(2), probe.check()).await;
         let error = match outcome {
             Ok(Ok(())) => None,
@@ -90,7 +95,7 @@ pub async fn readyz(State(state): State<ApiState>) -> Response {
     let ready = dependencies.iter().all(|d| d.error.is_none());
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" }.to_string(),
-        event_bus: state.bus.provider().to_string(),
+        event_bus: event_bus.to_string(),
         dependencies,
     };
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -100,4 +105,17 @@ pub async fn readyz(State(state): State<ApiState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics_endpoint() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], prometheus().render())
+}
+
+/// `/healthz`, `/readyz` and `/metrics` alone, for a process that serves no REST API (a module
+/// running as its own service).
+pub fn operations_router(probes: Vec<std::sync::Arc<dyn crate::Probe>>, event_bus: String) -> axum::Router {
+    prometheus();
+    let probes = std::sync::Arc::new(probes);
+    let event_bus = std::sync::Arc::new(event_bus);
+    axum::Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(move || async move { readiness(&probes, &event_bus).await }))
+        .route("/metrics", axum::routing::get(metrics_endpoint))
+        .layer(axum::middleware::from_fn(track_requests))
 }

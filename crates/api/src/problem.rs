@@ -43,7 +43,11 @@ impl IntoResponse for ApiError {
         } else {
             e.to_string()
         };
-        problem_response(status, e.code(), detail, e.field_errors().to_vec())
+        let mut response = problem_response(status, e.code(), detail, e.field_errors().to_vec());
+        if let Error::RateLimited { retry_after_secs, .. } = &e {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        response
     }
 }
 

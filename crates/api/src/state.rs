@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use comptoir_contracts::billing::BillingPort;
 use comptoir_contracts::cart::CartPort;
 use comptoir_contracts::catalog::CatalogPort;
-use comptoir_contracts::identity::IdentityPort;
+use comptoir_contracts::identity::{IdentityPort, Principal};
 use comptoir_contracts::inventory::InventoryPort;
 use comptoir_contracts::notification::NotificationPort;
 use comptoir_contracts::ordering::OrderingPort;
@@ -36,10 +36,38 @@ impl Probe for DbProbe {
     }
 }
 
+/// Who is calling: turns a bearer token or an API key into a principal. In process it is the
+/// identity port itself; a gateway caches the answers of the remote identity service.
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    async fn bearer(&self, token: &str) -> Result<Principal>;
+    async fn api_key(&self, key: &str) -> Result<Principal>;
+    /// A change made through this process (logout, a key revoked, a customer's tier changed)
+    /// takes effect here at once: forget what was cached for it. Other instances learn it from
+    /// identity's events.
+    fn forget_session(&self, _session_id: uuid::Uuid) {}
+    fn forget_api_key(&self, _key_id: uuid::Uuid) {}
+    fn forget_user(&self, _user_id: uuid::Uuid) {}
+}
+
+/// Asks the identity port every time.
+pub struct IdentityAuthenticator(pub Arc<dyn IdentityPort>);
+
+#[async_trait]
+impl Authenticator for IdentityAuthenticator {
+    async fn bearer(&self, token: &str) -> Result<Principal> {
+        self.0.authenticate_token(token).await
+    }
+    async fn api_key(&self, key: &str) -> Result<Principal> {
+        self.0.authenticate_api_key(key).await
+    }
+}
+
 /// Everything the handlers use: the modules' ports, never their internals.
 #[derive(Clone)]
 pub struct ApiState {
     pub identity: Arc<dyn IdentityPort>,
+    pub authenticator: Arc<dyn Authenticator>,
     pub catalog: Arc<dyn CatalogPort>,
     pub inventory: Arc<dyn InventoryPort>,
     pub cart: Arc<dyn CartPort>,
@@ -52,6 +80,7 @@ pub struct ApiState {
     pub dead_letters: DeadLetterOffice,
     pub probes: Vec<Arc<dyn Probe>>,
     pub idempotency: IdempotencyStore,
+    pub rate_limiter: Arc<crate::rate_limit::RateLimiter>,
     pub settings: ApiSettings,
 }
 

@@ -25,6 +25,11 @@ struct Args {
     admin_email: String,
     #[arg(long, default_value = "demo-admin-password")]
     admin_password: String,
+    /// The customer whose profile `me` reads.
+    #[arg(long, default_value = "customer@comptoir.test")]
+    customer_email: String,
+    #[arg(long, default_value = "demo-customer-password")]
+    customer_password: String,
     /// Units of the SKU the reservation scenario competes for.
     #[arg(long, default_value_t = 100)]
     units: i64,
@@ -45,6 +50,12 @@ enum Scenario {
     Checkout,
     /// Every buyer checks out the same SKU.
     CheckoutHot,
+    /// `GET /api/v1/me` as the demo customer: an authenticated read (the token checked, the
+    /// profile read from identity).
+    Me,
+    /// `GET /api/v1/admin/stock/{sku}` as the demo admin, cycling over SKUs: an authenticated read
+    /// from inventory's database.
+    AdminStock,
 }
 
 struct Outcome {
@@ -120,6 +131,28 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Reservations => reservations(&args, &client).await?,
             Scenario::Checkout => checkouts(&args, &client, &catalog, false).await?,
             Scenario::CheckoutHot => checkouts(&args, &client, &catalog, true).await?,
+            Scenario::Me => {
+                let token = customer_token(&args, &client).await?;
+                let (base, client) = (args.base.clone(), client.clone());
+                let out = timed(&args, move |_| {
+                    let request = client.get(format!("{base}/api/v1/me")).bearer_auth(&token);
+                    async move { fetch(request).await }
+                })
+                .await;
+                out.report("me", "errors");
+            }
+            Scenario::AdminStock => {
+                let token = staff_token(&args, &client).await?;
+                let skus = Arc::new(catalog.skus.clone());
+                let (base, client) = (args.base.clone(), client.clone());
+                let out = timed(&args, move |i| {
+                    let url = format!("{base}/api/v1/admin/stock/{}", skus[i % skus.len()]);
+                    let request = client.get(url).bearer_auth(&token);
+                    async move { fetch(request).await }
+                })
+                .await;
+                out.report("admin-stock", "errors");
+            }
         }
     }
     Ok(())
@@ -242,6 +275,20 @@ async fn staff_token(args: &Args, client: &Client) -> anyhow::Result<String> {
         .await?
         .error_for_status()
         .context("staff login (is the demo loaded?)")?
+        .json()
+        .await?;
+    Ok(login["access_token"].as_str().context("access token")?.to_string())
+}
+
+/// Logs the demo customer in; returns the access token.
+async fn customer_token(args: &Args, client: &Client) -> anyhow::Result<String> {
+    let login: Value = client
+        .post(format!("{}/api/v1/auth/login", args.base))
+        .json(&json!({"email": args.customer_email, "password": args.customer_password}))
+        .send()
+        .await?
+        .error_for_status()
+        .context("customer login (is the demo loaded?)")?
         .json()
         .await?;
     Ok(login["access_token"].as_str().context("access token")?.to_string())

@@ -5,114 +5,225 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use comptoir_api::{ApiSettings, ApiState, DbProbe, IdempotencyStore, Probe};
+use comptoir_api::rate_limit::RateLimiter;
+use comptoir_api::{ApiSettings, ApiState, Authenticator, DbProbe, IdempotencyStore, IdentityAuthenticator, Probe};
 use comptoir_billing::{BillingConfig, BillingModule};
+use comptoir_billing_grpc::BillingClient;
 use comptoir_cart::CartModule;
+use comptoir_cart_grpc::CartClient;
 use comptoir_catalog::CatalogModule;
+use comptoir_catalog_grpc::CatalogClient;
 use comptoir_contracts::address::PostalAddress;
-use comptoir_contracts::billing::Party;
+use comptoir_contracts::billing::{BillingPort, Party};
+use comptoir_contracts::cart::CartPort;
+use comptoir_contracts::catalog::CatalogPort;
+use comptoir_contracts::identity::{IdentityPort, SellerDirectory};
+use comptoir_contracts::inventory::InventoryPort;
+use comptoir_contracts::notification::NotificationPort;
+use comptoir_contracts::ordering::OrderingPort;
+use comptoir_contracts::payment::PaymentPort;
+use comptoir_contracts::shipping::ShippingPort;
 use comptoir_eventbus::{DeadLetterOffice, DualWriteBus, EventBus, OutboxRelay};
-use comptoir_identity::{IdentityConfig, IdentityModule};
+use comptoir_grpc::operations::RemoteDeadLetters;
+use comptoir_grpc::server::ServiceSet;
+use comptoir_identity::{IdentityConfig, IdentityModule, TokenVerifier};
+use comptoir_identity_grpc::IdentityClient;
 use comptoir_inventory::InventoryModule;
+use comptoir_inventory_grpc::InventoryClient;
 use comptoir_notification::{NotificationConfig, NotificationModule, SmtpConfig};
+use comptoir_notification_grpc::NotificationClient;
 use comptoir_ordering::{OrderingConfig, OrderingModule, OrderingPorts};
+use comptoir_ordering_grpc::OrderingClient;
 use comptoir_payment::{PaymentConfig, PaymentModule};
+use comptoir_payment_grpc::PaymentClient;
 use comptoir_shipping::{ShippingConfig, ShippingModule};
+use comptoir_shipping_grpc::ShippingClient;
 use comptoir_storage::{Db, Migrations, outbox};
 use tokio::task::JoinHandle;
 
+use crate::auth_cache::{self, CachedAuthenticator};
 use crate::config::Config;
 use crate::events;
+use crate::remote;
+use crate::topology::{Module, Role, Topology};
 
 pub struct App {
     pub config: Config,
-    pub identity: Arc<IdentityModule>,
-    pub catalog: Arc<CatalogModule>,
-    pub inventory: Arc<InventoryModule>,
-    pub cart: Arc<CartModule>,
-    pub payment: Arc<PaymentModule>,
-    pub billing: Arc<BillingModule>,
-    pub shipping: Arc<ShippingModule>,
-    pub notification: Arc<NotificationModule>,
-    pub ordering: Arc<OrderingModule>,
+    pub topology: Topology,
+    pub identity: Arc<dyn IdentityPort>,
+    pub catalog: Arc<dyn CatalogPort>,
+    pub inventory: Arc<dyn InventoryPort>,
+    pub cart: Arc<dyn CartPort>,
+    pub payment: Arc<dyn PaymentPort>,
+    pub billing: Arc<dyn BillingPort>,
+    pub shipping: Arc<dyn ShippingPort>,
+    pub notification: Arc<dyn NotificationPort>,
+    pub ordering: Arc<dyn OrderingPort>,
+    /// How the API tells who calls: the identity port, or a cache in front of its service.
+    pub authenticator: Arc<dyn Authenticator>,
     pub bus: Arc<dyn EventBus>,
     /// What each side received, when publishing to two providers while migrating.
     pub dual_write: Option<Arc<DualWriteBus>>,
-    /// Every module database, the API's own included.
+    /// The databases of the modules running here, and the API's own where it serves the API.
     pub databases: Vec<Db>,
-    api_db: Db,
+    /// Background work only the process owning the module runs.
+    inventory_module: Option<InventoryModule>,
+    ordering_module: Option<OrderingModule>,
+    api_db: Option<Db>,
     background: Vec<JoinHandle<()>>,
 }
 
 impl App {
-    /// Opens and migrates every database, builds the modules and subscribes their consumers.
-    /// Background work (relays, sweeper) starts with [`App::start`].
+    /// The monolith: every module here except those configured as remote services.
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        let identity_db = open(&config, "identity", &comptoir_identity::MIGRATIONS).await?;
-        let catalog_db = open(&config, "catalog", &comptoir_catalog::MIGRATIONS).await?;
-        let inventory_db = open(&config, "inventory", &comptoir_inventory::MIGRATIONS).await?;
-        let cart_db = open(&config, "cart", &comptoir_cart::MIGRATIONS).await?;
-        let payment_db = open(&config, "payment", &comptoir_payment::MIGRATIONS).await?;
-        let billing_db = open(&config, "billing", &comptoir_billing::MIGRATIONS).await?;
-        let shipping_db = open(&config, "shipping", &comptoir_shipping::MIGRATIONS).await?;
-        let notification_db = open(&config, "notification", &comptoir_notification::MIGRATIONS).await?;
-        let ordering_db = open(&config, "ordering", &comptoir_ordering::MIGRATIONS).await?;
-        let api_db = open(&config, "api", &comptoir_api::IDEMPOTENCY_MIGRATIONS).await?;
+        Self::build_as(config, Role::Monolith).await
+    }
 
-        let identity = Arc::new(IdentityModule::new(
-            identity_db.clone(),
-            IdentityConfig {
-                jwt_secret: config.jwt_secret()?,
-                access_ttl: Duration::from_secs(config.auth.access_ttl_secs),
-                refresh_ttl: Duration::from_secs(config.auth.refresh_ttl_secs),
-                ..IdentityConfig::default()
-            },
-        ));
-        let catalog = Arc::new(CatalogModule::new(catalog_db.clone(), identity.clone()));
-        let inventory = Arc::new(InventoryModule::new(inventory_db.clone()));
-        let cart = Arc::new(CartModule::new(cart_db.clone(), catalog.clone(), inventory.clone()));
-        let payment = Arc::new(PaymentModule::new(
-            payment_db.clone(),
-            PaymentConfig { webhook_secret: config.secret("payment-webhook.secret", &config.payment.webhook_secret)? },
-        ));
-        let billing = Arc::new(BillingModule::new(billing_db.clone(), BillingConfig { seller: shop_party(&config) }));
-        let shipping = Arc::new(ShippingModule::new(
-            shipping_db.clone(),
-            ShippingConfig {
-                webhook_secret: config.secret("carrier-webhook.secret", &config.shipping.webhook_secret)?,
-                ship_from: shop_address(&config),
-            },
-        ));
-        let notification = Arc::new(NotificationModule::new(notification_db.clone(), notification_config(&config)));
-        let ordering = Arc::new(OrderingModule::new(
-            ordering_db.clone(),
-            OrderingPorts {
-                cart: cart.clone(),
-                catalog: catalog.clone(),
-                inventory: inventory.clone(),
-                payment: payment.clone(),
-                billing: billing.clone(),
-                shipping: shipping.clone(),
-            },
-            OrderingConfig { reservation_ttl: Duration::from_secs(config.ordering.reservation_ttl_secs) },
-        ));
+    /// Opens and migrates the databases of the modules running here, builds them with the ports
+    /// they call (local or remote) and subscribes their consumers. Background work (relays,
+    /// sweepers) starts with [`App::start`].
+    pub async fn build_as(config: Config, role: Role) -> anyhow::Result<App> {
+        let topology = Topology::new(role, &config)?;
+        let mut databases = Vec::new();
+        let mut local_db = async |module: Module, migrations: &Migrations| -> anyhow::Result<Option<Db>> {
+            if !topology.is_local(module) {
+                return Ok(None);
+            }
+            let db = open(&config, module.name(), migrations).await?;
+            databases.push(db.clone());
+            Ok(Some(db))
+        };
+        let identity_db = local_db(Module::Identity, &comptoir_identity::MIGRATIONS).await?;
+        let catalog_db = local_db(Module::Catalog, &comptoir_catalog::MIGRATIONS).await?;
+        let inventory_db = local_db(Module::Inventory, &comptoir_inventory::MIGRATIONS).await?;
+        let cart_db = local_db(Module::Cart, &comptoir_cart::MIGRATIONS).await?;
+        let payment_db = local_db(Module::Payment, &comptoir_payment::MIGRATIONS).await?;
+        let billing_db = local_db(Module::Billing, &comptoir_billing::MIGRATIONS).await?;
+        let shipping_db = local_db(Module::Shipping, &comptoir_shipping::MIGRATIONS).await?;
+        let notification_db = local_db(Module::Notification, &comptoir_notification::MIGRATIONS).await?;
+        let ordering_db = local_db(Module::Ordering, &comptoir_ordering::MIGRATIONS).await?;
+        let api_db = match role.serves_api() {
+            true => Some(open(&config, "api", &comptoir_api::IDEMPOTENCY_MIGRATIONS).await?),
+            false => None,
+        };
+        databases.extend(api_db.clone());
+        let mut consumers = Vec::new();
 
-        let events::Bus { bus, dual_write } = events::connect(&config.events, &api_db).await?;
-        let consumers = [
-            inventory.consumers(),
-            cart.consumers(),
-            billing.consumers(),
-            shipping.consumers(),
-            notification.consumers(),
-            ordering.consumers(),
-        ];
-        for consumer in consumers.into_iter().flatten() {
+        let (identity, sellers): (Arc<dyn IdentityPort>, Arc<dyn SellerDirectory>) = match identity_db {
+            Some(db) => {
+                let module = Arc::new(IdentityModule::new(db, identity_config(&config)?));
+                (module.clone(), module)
+            }
+            None => {
+                let client = Arc::new(IdentityClient::new(remote::connect(&config, Module::Identity)?));
+                (client.clone(), client)
+            }
+        };
+        let catalog: Arc<dyn CatalogPort> = match catalog_db {
+            Some(db) => Arc::new(CatalogModule::new(db, sellers)),
+            None => Arc::new(CatalogClient::new(remote::connect(&config, Module::Catalog)?)),
+        };
+        let inventory_module = inventory_db.map(InventoryModule::new);
+        consumers.extend(inventory_module.iter().flat_map(InventoryModule::consumers));
+        let inventory: Arc<dyn InventoryPort> = match &inventory_module {
+            Some(module) => Arc::new(module.clone()),
+            None => Arc::new(InventoryClient::new(remote::connect(&config, Module::Inventory)?)),
+        };
+        let cart: Arc<dyn CartPort> = match cart_db {
+            Some(db) => {
+                let module = CartModule::new(db, catalog.clone(), inventory.clone());
+                consumers.extend(module.consumers());
+                Arc::new(module)
+            }
+            None => Arc::new(CartClient::new(remote::connect(&config, Module::Cart)?)),
+        };
+        let payment: Arc<dyn PaymentPort> = match payment_db {
+            Some(db) => Arc::new(PaymentModule::new(
+                db,
+                PaymentConfig {
+                    webhook_secret: config.secret("payment-webhook.secret", &config.payment.webhook_secret)?,
+                },
+            )),
+            None => Arc::new(PaymentClient::new(remote::connect(&config, Module::Payment)?)),
+        };
+        let billing: Arc<dyn BillingPort> = match billing_db {
+            Some(db) => {
+                let module = BillingModule::new(db, BillingConfig { seller: shop_party(&config) });
+                consumers.extend(module.consumers());
+                Arc::new(module)
+            }
+            None => Arc::new(BillingClient::new(remote::connect(&config, Module::Billing)?)),
+        };
+        let shipping: Arc<dyn ShippingPort> = match shipping_db {
+            Some(db) => {
+                let module = ShippingModule::new(
+                    db,
+                    ShippingConfig {
+                        webhook_secret: config.secret("carrier-webhook.secret", &config.shipping.webhook_secret)?,
+                        ship_from: shop_address(&config),
+                    },
+                );
+                consumers.extend(module.consumers());
+                Arc::new(module)
+            }
+            None => Arc::new(ShippingClient::new(remote::connect(&config, Module::Shipping)?)),
+        };
+        let notification: Arc<dyn NotificationPort> = match notification_db {
+            Some(db) => {
+                let module = NotificationModule::new(db, notification_config(&config));
+                consumers.extend(module.consumers());
+                Arc::new(module)
+            }
+            None => Arc::new(NotificationClient::new(remote::connect(&config, Module::Notification)?)),
+        };
+        let ordering_module = ordering_db.map(|db| {
+            OrderingModule::new(
+                db,
+                OrderingPorts {
+                    cart: cart.clone(),
+                    catalog: catalog.clone(),
+                    inventory: inventory.clone(),
+                    payment: payment.clone(),
+                    billing: billing.clone(),
+                    shipping: shipping.clone(),
+                },
+                OrderingConfig { reservation_ttl: Duration::from_secs(config.ordering.reservation_ttl_secs) },
+            )
+        });
+        consumers.extend(ordering_module.iter().flat_map(OrderingModule::consumers));
+        let ordering: Arc<dyn OrderingPort> = match &ordering_module {
+            Some(module) => Arc::new(module.clone()),
+            None => Arc::new(OrderingClient::new(remote::connect(&config, Module::Ordering)?)),
+        };
+
+        // The API's database where there is one; otherwise the module's own.
+        let home_db = api_db.clone().or_else(|| databases.first().cloned()).context("no database to keep events in")?;
+        let events::Bus { bus, dual_write } = events::connect(&config.events, &home_db).await?;
+        for consumer in consumers {
             bus.subscribe(consumer).await?;
         }
-        events::subscribe_system_events(&bus, &api_db).await?;
+        events::subscribe_system_events(&bus, &home_db).await?;
+        let authenticator: Arc<dyn Authenticator> = match topology.is_local(Module::Identity) {
+            true => Arc::new(IdentityAuthenticator(identity.clone())),
+            false => {
+                anyhow::ensure!(
+                    !config.auth.jwt_secret.is_empty() || config.data_dir.join("jwt.secret").exists(),
+                    "identity runs as its own service: set auth.jwt_secret (COMPTOIR_AUTH__JWT_SECRET) to the \
+                     identity service's, so that this process can check access tokens"
+                );
+                let verifier = TokenVerifier::new(&identity_config(&config)?);
+                let ttl = Duration::from_secs(config.auth.cache_ttl_secs);
+                let cache = CachedAuthenticator::new(identity.clone(), verifier, ttl);
+                if role.serves_api() {
+                    auth_cache::subscribe(&bus, &home_db, cache.clone()).await?;
+                }
+                cache
+            }
+        };
 
         Ok(App {
             config,
+            topology,
             identity,
             catalog,
             inventory,
@@ -122,48 +233,109 @@ impl App {
             shipping,
             notification,
             ordering,
+            authenticator,
             bus,
             dual_write,
-            databases: vec![
-                identity_db,
-                catalog_db,
-                inventory_db,
-                cart_db,
-                payment_db,
-                billing_db,
-                shipping_db,
-                notification_db,
-                ordering_db,
-                api_db.clone(),
-            ],
+            databases,
+            inventory_module,
+            ordering_module,
             api_db,
             background: Vec::new(),
         })
     }
 
-    /// Starts the outbox relays and the reservation sweeper.
+    /// Starts the outbox relays and the sweepers of the modules running here.
     pub fn start(&mut self) {
         for db in &self.databases {
             let relay = OutboxRelay::new(db.clone(), self.bus.clone());
             self.background.push(tokio::spawn(relay.run()));
         }
         let sweep = Duration::from_secs(self.config.inventory.reservation_sweep_secs.max(1));
-        self.background.push(tokio::spawn(self.inventory.as_ref().clone().run_expiry_sweeper(sweep)));
-        self.background.push(tokio::spawn(self.ordering.as_ref().clone().run_stale_checkout_sweeper(sweep)));
+        if let Some(inventory) = &self.inventory_module {
+            self.background.push(tokio::spawn(inventory.clone().run_expiry_sweeper(sweep)));
+        }
+        if let Some(ordering) = &self.ordering_module {
+            self.background.push(tokio::spawn(ordering.clone().run_stale_checkout_sweeper(sweep)));
+        }
         let bus = self.bus.clone();
         self.background.push(tokio::spawn(async move { events::announce(&bus, "system.instance.started").await }));
     }
 
+    /// The dead letters operators see: this process's, and where it serves the API, those of the
+    /// services it calls (each process asked once, however many modules it runs).
     pub fn dead_letter_office(&self) -> DeadLetterOffice {
+        let mut office = self.local_dead_letters();
+        if self.topology.role.serves_api() {
+            for modules in self.remote_services().into_values() {
+                if let Ok(remote) = remote::connect(&self.config, modules[0]) {
+                    office = office.with_source(RemoteDeadLetters::new(remote));
+                }
+            }
+        }
+        office
+    }
+
+    /// The dead letters held in this process's databases only.
+    fn local_dead_letters(&self) -> DeadLetterOffice {
         DeadLetterOffice::new(self.databases.clone(), self.bus.clone())
     }
 
-    pub fn api_state(&self) -> ApiState {
+    /// The gRPC services of the modules running here, and the operations service over their
+    /// dead letters.
+    pub fn grpc_services(&self) -> ServiceSet {
+        let mut set = ServiceSet::new().add(comptoir_grpc::operations::service(self.local_dead_letters()));
+        for module in self.topology.local_modules() {
+            set = match module {
+                Module::Identity => set.add(comptoir_identity_grpc::service(self.identity.clone())),
+                Module::Catalog => set.add(comptoir_catalog_grpc::service(self.catalog.clone())),
+                Module::Inventory => set.add(comptoir_inventory_grpc::service(self.inventory.clone())),
+                Module::Cart => set.add(comptoir_cart_grpc::service(self.cart.clone())),
+                Module::Payment => set.add(comptoir_payment_grpc::service(self.payment.clone())),
+                Module::Billing => set.add(comptoir_billing_grpc::service(self.billing.clone())),
+                Module::Shipping => set.add(comptoir_shipping_grpc::service(self.shipping.clone())),
+                Module::Notification => set.add(comptoir_notification_grpc::service(self.notification.clone())),
+                Module::Ordering => set.add(comptoir_ordering_grpc::service(self.ordering.clone())),
+            };
+        }
+        set
+    }
+
+    /// What `/readyz` checks: the databases here, the bus, and the services this process calls
+    /// (one check per process, named after the modules it runs).
+    pub fn probes(&self) -> Vec<Arc<dyn Probe>> {
         let mut probes: Vec<Arc<dyn Probe>> =
             self.databases.iter().map(|db| Arc::new(DbProbe(db.clone())) as Arc<dyn Probe>).collect();
         probes.push(Arc::new(events::BusProbe(self.bus.clone())));
+        for (url, modules) in self.remote_services() {
+            if let Ok(remote) = remote::connect(&self.config, modules[0]) {
+                tracing::debug!(%url, "readiness checks this service");
+                probes.push(Arc::new(remote::ServiceProbe { modules, remote }));
+            }
+        }
+        probes
+    }
+
+    /// The services this process calls, by address, with the modules each runs.
+    fn remote_services(&self) -> std::collections::BTreeMap<String, Vec<Module>> {
+        let needed: Vec<Module> = match self.topology.role {
+            Role::Service(module) => module.dependencies().to_vec(),
+            Role::Monolith | Role::Gateway => Module::ALL.to_vec(),
+        };
+        let mut services = std::collections::BTreeMap::<String, Vec<Module>>::new();
+        for module in needed.into_iter().filter(|m| !self.topology.is_local(*m)) {
+            if let Some(service) = self.config.services.get(module.name()).filter(|s| !s.url.trim().is_empty()) {
+                services.entry(service.url.trim().to_string()).or_default().push(module);
+            }
+        }
+        services
+    }
+
+    /// The REST API's state; only roles that serve the API have one.
+    pub fn api_state(&self) -> ApiState {
+        let api_db = self.api_db.clone().expect("only the monolith and the gateway serve the API");
         ApiState {
             identity: self.identity.clone(),
+            authenticator: self.authenticator.clone(),
             catalog: self.catalog.clone(),
             inventory: self.inventory.clone(),
             cart: self.cart.clone(),
@@ -174,13 +346,24 @@ impl App {
             notification: self.notification.clone(),
             bus: self.bus.clone(),
             dead_letters: self.dead_letter_office(),
-            probes,
-            idempotency: IdempotencyStore::new(self.api_db.clone()),
+            probes: self.probes(),
+            idempotency: IdempotencyStore::new(api_db),
+            rate_limiter: Arc::new(RateLimiter::new(self.config.http.rate_limit.limits())),
             settings: ApiSettings {
                 body_limit: self.config.http.body_limit_bytes,
                 request_timeout: Duration::from_secs(self.config.http.request_timeout_secs),
             },
         }
+    }
+
+    /// Whether nothing is waiting in an outbox or being handled right now.
+    pub async fn is_quiet(&self) -> bool {
+        for db in &self.databases {
+            if outbox::backlog(db).await.map_or(true, |(count, ..)| count > 0) {
+                return false;
+            }
+        }
+        self.bus.in_flight() == 0
     }
 
     /// Waits until every outbox is empty and every delivered event handled (or dead-lettered).
@@ -228,6 +411,15 @@ async fn open(config: &Config, module: &'static str, migrations: &Migrations) ->
     .with_context(|| format!("opening the {module} database"))?;
     db.migrate(migrations).await.with_context(|| format!("migrating the {module} database"))?;
     Ok(db)
+}
+
+fn identity_config(config: &Config) -> anyhow::Result<IdentityConfig> {
+    Ok(IdentityConfig {
+        jwt_secret: config.jwt_secret()?,
+        access_ttl: Duration::from_secs(config.auth.access_ttl_secs),
+        refresh_ttl: Duration::from_secs(config.auth.refresh_ttl_secs),
+        ..IdentityConfig::default()
+    })
 }
 
 fn shop_address(config: &Config) -> PostalAddress {

@@ -2,11 +2,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use comptoir_contracts::identity::{IdentityPort, NewStaff, Role};
+use comptoir_contracts::identity::{NewStaff, Role as StaffRole};
 use comptoir_kernel::{PageRequest, RequestContext};
 
 use crate::app::App;
 use crate::config::Config;
+use crate::topology::{Module, Role};
 
 #[derive(Parser)]
 #[command(name = "comptoir", version, about = "Comptoir: a modular commerce platform in one binary")]
@@ -21,7 +22,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Run every module in this process and serve the REST API.
+    /// Run the shop: every module in this process with the REST API (the default), one module as
+    /// its own gRPC service (`--service`), or the gateway in front of the services (`--gateway`).
     Serve {
         /// Load the demo shop first if the catalog is empty.
         #[arg(long)]
@@ -29,9 +31,14 @@ pub enum Command {
         /// Products in the demo catalog.
         #[arg(long, default_value_t = 300)]
         demo_products: usize,
+        #[command(flatten)]
+        role: RoleArgs,
     },
-    /// Create or upgrade every module's database, then exit.
-    Migrate,
+    /// Create or upgrade the databases of the modules this role runs, then exit.
+    Migrate {
+        #[command(flatten)]
+        role: RoleArgs,
+    },
     /// Load the demo shop (categories, products with variants, stock in two locations, a demo
     /// customer and a staff admin) if the catalog is empty.
     Demo {
@@ -46,6 +53,32 @@ pub enum Command {
     DeadLetters(DeadLetterCommand),
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(clap::Args)]
+pub struct RoleArgs {
+    /// Run only this module, as a gRPC service on its port (identity 9001, catalog 9002, inventory
+    /// 9003, cart 9004, ordering 9005, payment 9006, billing 9007, shipping 9008, notification 9011).
+    #[arg(long, value_name = "MODULE", conflicts_with = "gateway", value_parser = parse_module)]
+    pub service: Option<Module>,
+    /// Serve the public REST API and reach every module through `services.<module>.url`.
+    #[arg(long)]
+    pub gateway: bool,
+}
+
+impl RoleArgs {
+    pub fn role(&self) -> Role {
+        match (self.service, self.gateway) {
+            (Some(module), _) => Role::Service(module),
+            (None, true) => Role::Gateway,
+            (None, false) => Role::Monolith,
+        }
+    }
+}
+
+fn parse_module(name: &str) -> Result<Module, String> {
+    Module::parse(name)
+        .ok_or_else(|| format!("no module {name:?}; one of {}", Module::ALL.map(|m| m.name()).join(", ")))
 }
 
 #[derive(Subcommand)]
@@ -86,9 +119,11 @@ pub enum DeadLetterCommand {
 
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve { demo, demo_products } => crate::serve::serve(config, demo.then_some(demo_products)).await,
-        Command::Migrate => {
-            let app = App::build(config).await?;
+        Command::Serve { demo, demo_products, role } => {
+            crate::serve::serve(config, role.role(), demo.then_some(demo_products)).await
+        }
+        Command::Migrate { role } => {
+            let app = App::build_as(config, role.role()).await?;
             println!("Migrated {} databases.", app.databases.len());
             app.shutdown().await;
             Ok(())
@@ -104,7 +139,10 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let app = App::build(config).await?;
             let staff = app
                 .identity
-                .create_staff(&RequestContext::system(), NewStaff { email, password, name, roles: vec![Role::Admin] })
+                .create_staff(
+                    &RequestContext::system(),
+                    NewStaff { email, password, name, roles: vec![StaffRole::Admin] },
+                )
                 .await
                 .context("could not create the staff admin")?;
             println!("Created staff admin {} ({}).", staff.email, staff.id);

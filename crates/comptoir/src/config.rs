@@ -27,6 +27,56 @@ pub struct Config {
     pub log: LogConfig,
     /// Per-module database URLs overriding the embedded default (`catalog = "sqlite:///var/lib/catalog.sqlite"`).
     pub databases: BTreeMap<String, String>,
+    /// Modules running as their own service: `[services.payment] url = "http://127.0.0.1:9006"`.
+    /// A module with a URL is called over gRPC instead of running in this process.
+    pub services: BTreeMap<String, ServiceConfig>,
+    /// How this process calls remote services.
+    pub remote: RemoteConfig,
+    pub grpc: GrpcConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// Where the module's service answers (`http://catalog:9002`).
+    pub url: String,
+    /// Where `comptoir serve --service <module>` listens; default `0.0.0.0:<its port>`.
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteConfig {
+    /// Deadline of one call, retries included.
+    pub timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Extra attempts for calls that are safe to repeat, when the service was not reached.
+    pub retries: u32,
+    /// Consecutive failures that open a service's circuit breaker...
+    pub breaker_failures: u32,
+    /// ...and how long calls to it then fail at once before it is tried again.
+    pub breaker_open_ms: u64,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        RemoteConfig {
+            timeout_ms: 10_000,
+            connect_timeout_ms: 1_000,
+            retries: 2,
+            breaker_failures: 5,
+            breaker_open_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcConfig {
+    /// The monolith also answers gRPC for its modules here (for services extracted from it that
+    /// call back into it). Off by default: the gRPC services trust the caller's identity, so this
+    /// address must stay on a private network.
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +85,36 @@ pub struct HttpConfig {
     pub addr: SocketAddr,
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
+    pub rate_limit: RateLimitConfig,
+}
+
+/// Requests per second allowed (bursts of twice that); 0 turns a limit off. Over it: 429 with
+/// `Retry-After`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Per client address (the TCP peer).
+    pub per_ip: u32,
+    /// Per customer or staff member.
+    pub per_customer: u32,
+    pub per_api_key: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        let d = comptoir_api::rate_limit::RateLimits::default();
+        RateLimitConfig { per_ip: d.per_ip, per_customer: d.per_customer, per_api_key: d.per_api_key }
+    }
+}
+
+impl RateLimitConfig {
+    pub fn limits(&self) -> comptoir_api::rate_limit::RateLimits {
+        comptoir_api::rate_limit::RateLimits {
+            per_ip: self.per_ip,
+            per_customer: self.per_customer,
+            per_api_key: self.per_api_key,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,6 +125,10 @@ pub struct AuthConfig {
     pub jwt_secret: String,
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
+    /// Where identity runs elsewhere (the gateway): how long its answer for a session or an API
+    /// key is reused. Revocations are broadcast and forgotten at once; this bounds the staleness
+    /// should a broadcast be lost.
+    pub cache_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -186,6 +270,9 @@ impl Default for Config {
             notification: NotificationConfig::default(),
             log: LogConfig::default(),
             databases: BTreeMap::new(),
+            services: BTreeMap::new(),
+            remote: RemoteConfig::default(),
+            grpc: GrpcConfig::default(),
         }
     }
 }
@@ -196,13 +283,19 @@ impl Default for HttpConfig {
             addr: "0.0.0.0:8080".parse().expect("valid address"),
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { jwt_secret: String::new(), access_ttl_secs: 15 * 60, refresh_ttl_secs: 30 * 24 * 3600 }
+        AuthConfig {
+            jwt_secret: String::new(),
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            cache_ttl_secs: 10,
+        }
     }
 }
 
@@ -318,6 +411,13 @@ impl Config {
             "events.namespace {:?} may hold only lowercase letters, digits and dashes",
             events.namespace
         );
+        for name in self.services.keys() {
+            anyhow::ensure!(
+                crate::topology::Module::parse(name).is_some(),
+                "services.{name}: no such module (one of {})",
+                crate::topology::Module::ALL.map(|m| m.name()).join(", ")
+            );
+        }
         Ok(())
     }
 

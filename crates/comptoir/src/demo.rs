@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use comptoir_contracts::billing::{BillingPort, NewTaxRule};
+use comptoir_contracts::billing::NewTaxRule;
 use comptoir_contracts::catalog::{
-    CatalogPort, NewCategory, NewCollection, NewProduct, NewVariant, PriceInput, ProductFilter, Visibility,
+    NewCategory, NewCollection, NewProduct, NewVariant, PriceInput, ProductFilter, Visibility,
 };
-use comptoir_contracts::identity::{IdentityPort, NewSeller, NewStaff, RegisterCustomer, Role};
-use comptoir_contracts::inventory::{InventoryPort, LocationKind, NewLocation, ReceiveStock};
-use comptoir_contracts::shipping::{NewShippingMethod, NewZone, Rate, ShippingPort, WeightBracket};
+use comptoir_contracts::identity::{NewSeller, NewStaff, RegisterCustomer, Role};
+use comptoir_contracts::inventory::{LocationKind, NewLocation, ReceiveStock};
+use comptoir_contracts::shipping::{NewShippingMethod, NewZone, Rate, WeightBracket};
 use comptoir_kernel::{Currency, PageRequest, RequestContext};
 use uuid::Uuid;
 
@@ -277,15 +277,19 @@ pub async fn load(app: &App, products: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Stocks a SKU. Inventory learns SKUs from catalog's events: where inventory runs as another
+/// service, `settle` cannot see its queue, so an unknown SKU is waited for (up to 30 s).
 async fn receive(app: &App, ctx: &RequestContext, sku: &str, location: &str, quantity: i64) -> anyhow::Result<()> {
-    app.inventory
-        .receive(
-            ctx,
-            ReceiveStock { sku: sku.into(), location: location.into(), quantity, reference: Some("demo".into()) },
-        )
-        .await
-        .with_context(|| format!("stocking {sku} at {location}"))?;
-    Ok(())
+    let input = ReceiveStock { sku: sku.into(), location: location.into(), quantity, reference: Some("demo".into()) };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match app.inventory.receive(ctx, input.clone()).await {
+            Err(comptoir_kernel::Error::NotFound { resource: "sku", .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            outcome => return outcome.map(drop).with_context(|| format!("stocking {sku} at {location}")),
+        }
+    }
 }
 
 /// VAT for the countries the demo ships to, a European zone, and two ways to ship there.

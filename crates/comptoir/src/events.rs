@@ -146,6 +146,11 @@ pub async fn announce(bus: &Arc<dyn EventBus>, event_type: &str) {
 
 /// This process, as other instances see it: host name and process id.
 fn instance_id() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    // $HOSTNAME is a shell variable, rarely exported: read the kernel's name when it is missing.
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
     format!("{host}:{}", std::process::id())
 }

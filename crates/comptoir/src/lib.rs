@@ -2,9 +2,12 @@
 //! that tests can start the same application the binary starts.
 
 pub mod app;
+pub mod auth_cache;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod events;
 pub mod logging;
+pub mod remote;
 pub mod serve;
+pub mod topology;

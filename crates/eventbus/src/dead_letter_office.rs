@@ -1,7 +1,9 @@
-//! The dead letters of every module database seen as one list, for operators (API and CLI).
+//! The dead letters of every module, seen as one list, for operators (API and CLI): those in the
+//! module databases of this process and, in a distributed topology, those the other services hold.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use comptoir_kernel::{Error, Page, PageRequest, Result};
 use comptoir_storage::Db;
 use comptoir_storage::dead_letters::{self, DeadLetter};
@@ -9,44 +11,92 @@ use uuid::Uuid;
 
 use crate::EventBus;
 
-#[derive(Clone)]
-pub struct DeadLetterOffice {
-    stores: Vec<Db>,
-    bus: Arc<dyn EventBus>,
-}
-
 /// A dead letter and the module database that holds it.
 #[derive(Debug, Clone)]
 pub struct Filed {
-    pub module: &'static str,
+    pub module: String,
     pub letter: DeadLetter,
 }
 
-impl DeadLetterOffice {
-    pub fn new(stores: Vec<Db>, bus: Arc<dyn EventBus>) -> Self {
-        DeadLetterOffice { stores, bus }
+/// Where dead letters are kept: one module database here, or another service.
+#[async_trait]
+pub trait DeadLetterSource: Send + Sync {
+    /// The newest `limit`, newest first, and how many there are in all.
+    async fn newest(&self, limit: i64) -> Result<(Vec<Filed>, u64)>;
+    async fn find(&self, id: Uuid) -> Result<Option<Filed>>;
+    /// Hands the event to its consumer again; removed on success.
+    async fn replay(&self, filed: &Filed) -> Result<()>;
+}
+
+/// The dead letters of one module database of this process.
+pub struct LocalDeadLetters {
+    db: Db,
+    bus: Arc<dyn EventBus>,
+}
+
+#[async_trait]
+impl DeadLetterSource for LocalDeadLetters {
+    async fn newest(&self, limit: i64) -> Result<(Vec<Filed>, u64)> {
+        let found = dead_letters::list_window(&self.db, limit).await?;
+        let total = dead_letters::count(&self.db).await? as u64;
+        Ok((found.into_iter().map(|letter| Filed { module: self.db.module().to_string(), letter }).collect(), total))
     }
 
-    /// Newest first across all modules.
+    async fn find(&self, id: Uuid) -> Result<Option<Filed>> {
+        Ok(dead_letters::get(&self.db, id).await?.map(|letter| Filed { module: self.db.module().to_string(), letter }))
+    }
+
+    async fn replay(&self, filed: &Filed) -> Result<()> {
+        self.bus.replay(&filed.letter.consumer, filed.letter.id).await
+    }
+}
+
+#[derive(Clone)]
+pub struct DeadLetterOffice {
+    sources: Vec<Arc<dyn DeadLetterSource>>,
+}
+
+impl DeadLetterOffice {
+    /// Over the given module databases of this process.
+    pub fn new(stores: Vec<Db>, bus: Arc<dyn EventBus>) -> Self {
+        let sources = stores
+            .into_iter()
+            .map(|db| Arc::new(LocalDeadLetters { db, bus: bus.clone() }) as Arc<dyn DeadLetterSource>)
+            .collect();
+        DeadLetterOffice { sources }
+    }
+
+    /// Also over `source` (another service's dead letters).
+    pub fn with_source(mut self, source: Arc<dyn DeadLetterSource>) -> Self {
+        self.sources.push(source);
+        self
+    }
+
+    /// Newest first across all sources.
     pub async fn list(&self, page: PageRequest) -> Result<Page<Filed>> {
-        // Each store gives its newest `offset + limit`; merging them yields the requested page.
-        let wanted = (page.offset() + page.limit()) as usize;
-        let mut all = Vec::new();
-        let mut total = 0;
-        for db in &self.stores {
-            let found = dead_letters::list_window(db, wanted as i64).await?;
-            total += dead_letters::count(db).await? as u64;
-            all.extend(found.into_iter().map(|letter| Filed { module: db.module(), letter }));
-        }
+        // Each source gives its newest `offset + limit`; merging them yields the requested page.
+        let wanted = page.offset() + page.limit();
+        let (mut all, total) = self.newest(wanted).await?;
         all.sort_by(|a, b| b.letter.failed_at.cmp(&a.letter.failed_at).then(a.letter.id.cmp(&b.letter.id)));
         let items = all.into_iter().skip(page.offset() as usize).take(page.limit() as usize).collect();
         Ok(Page::new(items, page, total))
     }
 
+    /// The newest `limit` of each source (unsorted across sources) and the total.
+    pub async fn newest(&self, limit: i64) -> Result<(Vec<Filed>, u64)> {
+        let (mut all, mut total) = (Vec::new(), 0);
+        for source in &self.sources {
+            let (found, count) = source.newest(limit).await?;
+            total += count;
+            all.extend(found);
+        }
+        Ok((all, total))
+    }
+
     pub async fn get(&self, id: Uuid) -> Result<Filed> {
-        for db in &self.stores {
-            if let Some(letter) = dead_letters::get(db, id).await? {
-                return Ok(Filed { module: db.module(), letter });
+        for source in &self.sources {
+            if let Some(filed) = source.find(id).await? {
+                return Ok(filed);
             }
         }
         Err(Error::not_found("dead letter", id))
@@ -54,19 +104,23 @@ impl DeadLetterOffice {
 
     /// Hands the event to its consumer again; removed from the store on success.
     pub async fn replay(&self, id: Uuid) -> Result<()> {
-        let filed = self.get(id).await?;
-        self.bus.replay(&filed.letter.consumer, id).await
+        for source in &self.sources {
+            if let Some(filed) = source.find(id).await? {
+                return source.replay(&filed).await;
+            }
+        }
+        Err(Error::not_found("dead letter", id))
     }
 
     /// Replays every dead letter; returns (replayed, still failing).
     pub async fn replay_all(&self) -> Result<(u64, u64)> {
         let (mut replayed, mut failing) = (0, 0);
-        for db in &self.stores {
-            for letter in dead_letters::list_window(db, i64::MAX).await? {
-                match self.bus.replay(&letter.consumer, letter.id).await {
+        for source in &self.sources {
+            for filed in source.newest(i64::MAX).await?.0 {
+                match source.replay(&filed).await {
                     Ok(()) => replayed += 1,
                     Err(e) => {
-                        tracing::warn!(dead_letter = %letter.id, error = %e, "replay failed");
+                        tracing::warn!(dead_letter = %filed.letter.id, error = %e, "replay failed");
                         failing += 1;
                     }
                 }
@@ -76,10 +130,6 @@ impl DeadLetterOffice {
     }
 
     pub async fn count(&self) -> Result<u64> {
-        let mut total = 0;
-        for db in &self.stores {
-            total += dead_letters::count(db).await? as u64;
-        }
-        Ok(total)
+        Ok(self.newest(0).await?.1)
     }
 }

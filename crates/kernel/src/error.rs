@@ -35,6 +35,9 @@ pub enum Error {
     /// A payment was declined; the message says why in words a customer can read.
     #[error("{0}")]
     PaymentDeclined(String),
+    /// Too many requests from one client; it may try again after `retry_after_secs`.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after_secs: u64 },
     /// A dependency (database, remote service) cannot answer now; the caller may retry.
     #[error("{0}")]
     Unavailable(String),
@@ -85,6 +88,10 @@ impl Error {
         Error::Forbidden(message.into())
     }
 
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Error::RateLimited { message: message.into(), retry_after_secs }
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         Error::Unavailable(message.into())
     }
@@ -104,6 +111,7 @@ impl Error {
             Error::Forbidden(_) => 403,
             Error::PayloadTooLarge(_) => 413,
             Error::PaymentDeclined(_) => 402,
+            Error::RateLimited { .. } => 429,
             Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,
         }
@@ -120,6 +128,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::PayloadTooLarge(_) => "payload-too-large",
             Error::PaymentDeclined(_) => "payment-declined",
+            Error::RateLimited { .. } => "rate-limited",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }

@@ -73,7 +73,9 @@ async fn set_tier(
 ) -> ApiResult<axum::Json<Customer>> {
     caller.require(Permission::CustomersWrite)?;
     let id = path_id("customer", &id)?;
-    Ok(axum::Json(state.identity.set_customer_tier(&caller.ctx, id, input.tier).await?))
+    let customer = state.identity.set_customer_tier(&caller.ctx, id, input.tier).await?;
+    state.authenticator.forget_user(id);
+    Ok(axum::Json(customer))
 }
 
 #[utoipa::path(get, path = "/admin/staff", tag = "admin: customers", security(("bearer" = [])), params(PageRequest),
@@ -169,5 +171,7 @@ async fn revoke_api_key(
 ) -> ApiResult<axum::Json<ApiKey>> {
     caller.require(Permission::ApiKeysManage)?;
     let id = path_id("api key", &id)?;
-    Ok(axum::Json(state.identity.revoke_api_key(&caller.ctx, id).await?))
+    let key = state.identity.revoke_api_key(&caller.ctx, id).await?;
+    state.authenticator.forget_api_key(id);
+    Ok(axum::Json(key))
 }

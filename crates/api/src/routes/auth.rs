@@ -101,6 +101,7 @@ async fn refresh(
 async fn logout(State(state): State<ApiState>, caller: Caller) -> ApiResult<StatusCode> {
     let session = caller.session_id()?;
     state.identity.logout(&caller.ctx, session).await?;
+    state.authenticator.forget_session(session);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,7 +3,7 @@ use serde_json::json;
 
 use crate::support::spawn_app;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_login_refresh_logout() {
     let t = spawn_app().await;
     let (_, access, refresh) = t.customer("ann@shop.test").await;
@@ -20,7 +20,7 @@ async fn register_login_refresh_logout() {
     t.post("/api/v1/auth/refresh", None, json!({"refresh_token": pair["refresh_token"]})).await.problem(401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_refresh_token_revokes_the_session() {
     let t = spawn_app().await;
     let (_, _, refresh) = t.customer("ann@shop.test").await;
@@ -31,7 +31,7 @@ async fn a_reused_refresh_token_revokes_the_session() {
     t.post("/api/v1/auth/refresh", None, json!({"refresh_token": pair["refresh_token"]})).await.problem(401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_registrations_and_logins_are_clear_4xx() {
     let t = spawn_app().await;
     t.customer("bob@shop.test").await;
@@ -73,7 +73,7 @@ async fn bad_registrations_and_logins_are_clear_4xx() {
         .problem(401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_and_malformed_tokens_are_401() {
     let t = spawn_app().await;
     let (_, access, _) = t.customer("eve@shop.test").await;
@@ -89,7 +89,7 @@ async fn forged_and_malformed_tokens_are_401() {
         .problem(401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_roles_gate_the_back_office() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;
@@ -145,7 +145,7 @@ async fn staff_roles_gate_the_back_office() {
     t.get(&format!("/api/v1/admin/customers/{}", uuid::Uuid::now_v7()), Some(&admin)).await.problem(404);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn addresses_belong_to_their_customer() {
     let t = spawn_app().await;
     let (_, ann, _) = t.customer("ann@shop.test").await;
@@ -164,7 +164,7 @@ async fn addresses_belong_to_their_customer() {
     t.call(Method::DELETE, &format!("/api/v1/me/addresses/{id}"), Some(&ann), None).await.expect(204);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_keys_carry_scopes() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;

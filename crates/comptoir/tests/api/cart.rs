@@ -3,7 +3,7 @@ use serde_json::json;
 
 use crate::support::spawn_app;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_anonymous_cart_is_merged_at_login() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;
@@ -90,7 +90,7 @@ async fn an_anonymous_cart_is_merged_at_login() {
     .problem(409);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_cannot_reach_another_customers_cart() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;

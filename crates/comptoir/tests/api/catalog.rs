@@ -3,7 +3,7 @@ use serde_json::json;
 
 use crate::support::spawn_app;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drafts_are_hidden_until_published() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;
@@ -41,7 +41,7 @@ async fn drafts_are_hidden_until_published() {
     t.get(&format!("/api/v1/products/{id}"), None).await.problem(404);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_products_name_the_field_and_write_nothing() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;
@@ -91,7 +91,7 @@ async fn bad_products_name_the_field_and_write_nothing() {
     assert_eq!(t.get("/api/v1/products?page=abc", None).await.problem(422), vec!["page"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_are_paginated() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;

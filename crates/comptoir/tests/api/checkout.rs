@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::support::{TestApp, spawn_app};
 
 /// VAT 20 % in France, a European zone with a flat `standard` method (4.90, free from 50.00).
-async fn fulfilment(t: &TestApp, admin: &str) {
+pub(crate) async fn fulfilment(t: &TestApp, admin: &str) {
     t.post("/api/v1/admin/tax-rules", Some(admin), json!({"country": "FR", "rate": "0.20", "label": "TVA 20%"}))
         .await
         .expect(201);
@@ -24,12 +24,12 @@ fn address() -> Value {
     json!({"name": "Ann Martin", "line1": "1 rue de Rivoli", "city": "Paris", "postal_code": "75001", "country": "FR"})
 }
 
-fn checkout_body(cart_id: &str, token: &str) -> Value {
+pub(crate) fn checkout_body(cart_id: &str, token: &str) -> Value {
     json!({"cart_id": cart_id, "shipping_address": address(), "shipping_method": "standard", "payment": {"provider": "test", "token": token}})
 }
 
 /// A customer cart holding `quantity` of `sku`; returns its id.
-async fn cart_with(t: &TestApp, customer: &str, sku: &str, quantity: i64) -> String {
+pub(crate) async fn cart_with(t: &TestApp, customer: &str, sku: &str, quantity: i64) -> String {
     let cart = t.call(Method::POST, "/api/v1/carts", Some(customer), None).await.expect(201);
     let id = cart["id"].as_str().unwrap().to_string();
     t.post(&format!("/api/v1/carts/{id}/lines"), Some(customer), json!({"sku": sku, "quantity": quantity}))
@@ -38,11 +38,11 @@ async fn cart_with(t: &TestApp, customer: &str, sku: &str, quantity: i64) -> Str
     id
 }
 
-async fn checkout(t: &TestApp, customer: &str, key: &str, body: Value) -> crate::support::Reply {
+pub(crate) async fn checkout(t: &TestApp, customer: &str, key: &str, body: Value) -> crate::support::Reply {
     t.call_with(Method::POST, "/api/v1/checkout", Some(customer), Some(body), &[("idempotency-key", key)]).await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paid_order_is_confirmed_invoiced_shipped_and_refunded() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;
@@ -161,7 +161,7 @@ async fn a_paid_order_is_confirmed_invoiced_shipped_and_refunded() {
     assert_eq!(stock["on_hand"], 4);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_payment_cancels_the_order_and_releases_the_stock() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;
@@ -184,7 +184,7 @@ async fn a_declined_payment_cancels_the_order_and_releases_the_stock() {
     assert_eq!(paid["status"], "confirmed");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_stock_cancels_the_order_without_a_charge() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;
@@ -208,7 +208,7 @@ async fn missing_stock_cancels_the_order_without_a_charge() {
     assert_eq!(t.get("/api/v1/admin/payments", Some(&admin)).await.expect(200)["total"], 0, "no charge");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_checkouts_are_refused_and_change_nothing() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;
@@ -245,7 +245,7 @@ async fn bad_checkouts_are_refused_and_change_nothing() {
     assert_eq!(stock["reserved"], 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_buyers_for_fifty_units() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;
@@ -277,7 +277,7 @@ async fn two_hundred_buyers_for_fifty_units() {
     assert_eq!(confirmed["total"], 50);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cart_is_priced_with_tax_and_shipping_before_checkout() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;

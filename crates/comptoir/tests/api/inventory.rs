@@ -2,7 +2,7 @@ use serde_json::json;
 
 use crate::support::spawn_app;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_moves_and_never_goes_negative() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;
@@ -46,7 +46,7 @@ async fn stock_moves_and_never_goes_negative() {
     t.get("/api/v1/admin/stock/NOPE", Some(&admin)).await.problem(404);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_reservations_never_oversell() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;
@@ -73,7 +73,7 @@ async fn parallel_reservations_never_oversell() {
     assert_eq!((stock["reserved"].as_i64(), stock["available"].as_i64()), (Some(7), Some(0)));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reservations_commit_and_release() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;

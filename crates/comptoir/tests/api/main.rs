@@ -7,6 +7,7 @@ mod auth;
 mod cart;
 mod catalog;
 mod checkout;
+mod faults;
 mod inventory;
 mod platform;
 mod robustness;

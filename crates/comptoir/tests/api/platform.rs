@@ -1,9 +1,10 @@
+use comptoir::config::RateLimitConfig;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::spawn_app;
+use crate::support::{spawn_app, spawn_app_with};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn correlation_ids_are_echoed_or_generated() {
     let t = spawn_app().await;
     let given = t.call_with(Method::GET, "/healthz", None, None, &[("x-correlation-id", "req-123")]).await;
@@ -14,7 +15,7 @@ async fn correlation_ids_are_echoed_or_generated() {
     assert_ne!(unsafe_id.headers["x-correlation-id"], "a b");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_readiness_and_metrics() {
     let t = spawn_app().await;
     t.get("/healthz", None).await.expect(200);
@@ -22,9 +23,13 @@ async fn health_readiness_and_metrics() {
     assert_eq!(ready["status"], "ready");
     let names: Vec<&str> =
         ready["dependencies"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
-    for module in ["identity", "catalog", "inventory", "cart", "api"] {
-        assert!(names.contains(&format!("database:{module}").as_str()), "{names:?}");
+    // Each module's database where it runs here; the service running it otherwise.
+    for module in ["identity", "catalog", "inventory", "cart", "ordering", "payment"] {
+        let here = names.contains(&format!("database:{module}").as_str());
+        let remote = names.iter().any(|n| n.starts_with("service:") && n.split([':', '+']).any(|m| m == module));
+        assert!(here || remote, "{module} missing from {names:?}");
     }
+    assert!(names.contains(&"database:api"), "{names:?}");
     t.get("/api/v1/products", None).await.expect(200);
     let metrics = t.http.get(format!("{}/metrics", t.base)).send().await.unwrap().text().await.unwrap();
     assert!(
@@ -34,7 +39,7 @@ async fn health_readiness_and_metrics() {
     assert!(metrics.contains("http_request_duration_seconds_bucket"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_describes_the_api() {
     let t = spawn_app().await;
     let doc = t.get("/openapi.json", None).await.expect(200);
@@ -47,7 +52,7 @@ async fn openapi_document_describes_the_api() {
     assert!(doc["components"]["schemas"].get("Problem").is_some());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_routes_oversized_and_wrongly_typed_bodies_are_problems() {
     let t = spawn_app().await;
     t.get("/api/v1/nothing-here", None).await.problem(404);
@@ -73,7 +78,7 @@ async fn unknown_routes_oversized_and_wrongly_typed_bodies_are_problems() {
     t.call(Method::DELETE, "/api/v1/products", None, None).await.problem(405);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_keys_replay_the_first_answer() {
     let t = spawn_app().await;
     let key = [("idempotency-key", "register-ann-1")];
@@ -88,7 +93,7 @@ async fn idempotency_keys_replay_the_first_answer() {
     assert_eq!(reused.problem(422), vec!["Idempotency-Key"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_consumer_dead_letters_and_replays_through_the_api() {
     // The inventory consumer cannot handle an event whose data is not a product: it is retried,
     // dead-lettered, listed, and a replay that fails again keeps it.
@@ -110,4 +115,37 @@ async fn a_failing_consumer_dead_letters_and_replays_through_the_api() {
     assert_eq!(t.get("/api/v1/admin/dead-letters", Some(&admin)).await.expect(200)["total"], 1);
     let support = t.staff_token("help@shop.test", &["support"]).await;
     t.get("/api/v1/admin/dead-letters", Some(&support)).await.problem(403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_over_their_rate_are_told_to_come_back_later() {
+    let t = spawn_app_with(|config| {
+        config.http.rate_limit = RateLimitConfig { per_ip: 5, per_customer: 2, per_api_key: 0 };
+    })
+    .await;
+    // Per address: a burst of 10, then 429 with Retry-After.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(t.get("/api/v1/products", None).await.status.as_u16());
+    }
+    assert_eq!(&statuses[..10], &[200; 10]);
+    let limited = t.get("/api/v1/products", None).await;
+    assert!(limited.headers.get("retry-after").is_some_and(|v| v.to_str().unwrap().parse::<u64>().unwrap() >= 1));
+    limited.problem(429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_customer_has_a_rate_of_its_own() {
+    let t = spawn_app_with(|config| {
+        config.http.rate_limit = RateLimitConfig { per_ip: 0, per_customer: 2, per_api_key: 0 };
+    })
+    .await;
+    let (_, ann, _) = t.customer("ann@shop.test").await;
+    let (_, bob, _) = t.customer("bob@shop.test").await;
+    let mut ann_statuses = Vec::new();
+    for _ in 0..6 {
+        ann_statuses.push(t.get("/api/v1/me", Some(&ann)).await.status.as_u16());
+    }
+    assert!(ann_statuses.contains(&429), "ann went over her burst of 4: {ann_statuses:?}");
+    t.get("/api/v1/me", Some(&bob)).await.expect(200);
 }

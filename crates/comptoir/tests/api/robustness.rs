@@ -24,7 +24,7 @@ fn hostile_bodies() -> Vec<Option<Value>> {
 const PATH_VALUES: &[&str] =
     &["00000000-0000-0000-0000-000000000000", "not-an-id", "%F0%9F%92%A5", "..%2F..%2Fetc", "' OR 1=1 --"];
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_operation_answers_500_to_hostile_input() {
     let t = spawn_app().await;
     let admin = t.admin_token().await;

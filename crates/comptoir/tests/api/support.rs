@@ -1,8 +1,11 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use comptoir::app::App;
-use comptoir::config::{AuthConfig, Config, EventsConfig};
-use comptoir_storage::{Backend, testing};
+use comptoir::config::{AuthConfig, Config, EventsConfig, RateLimitConfig, ServiceConfig};
+use comptoir::topology::{Module, Role};
+use comptoir_eventbus::EventBus;
+use comptoir_storage::{Backend, Db, testing};
 
 /// Every database the application opens.
 const MODULES: [&str; 10] =
@@ -13,8 +16,33 @@ use serde_json::{Value, json};
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
+    /// The process serving the API: the monolith, or the gateway.
     pub app: App,
+    /// The modules running as their own services (none in the monolith).
+    pub services: Vec<Service>,
+    config: Config,
     _dir: tempfile::TempDir,
+}
+
+/// One module running as its own service, on a fixed address so that it can be stopped and
+/// started again where its callers expect it.
+pub struct Service {
+    pub module: Module,
+    pub addr: std::net::SocketAddr,
+    /// None while stopped.
+    pub app: Option<App>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Service {
+    async fn start(module: Module, config: &Config, listener: tokio::net::TcpListener) -> Service {
+        let addr = listener.local_addr().expect("addr");
+        let mut app = App::build_as(config.clone(), Role::Service(module)).await.expect("the service builds");
+        app.start();
+        let router = app.grpc_services().into_router().await;
+        let server = tokio::spawn(async move { axum::serve(listener, router).await.expect("service runs") });
+        Service { module, addr, app: Some(app), server: Some(server) }
+    }
 }
 
 pub struct Reply {
@@ -50,8 +78,34 @@ impl Reply {
     }
 }
 
-/// Starts the application with fast retries, on a fresh data directory and a free port.
+/// The topology the suite runs against: `COMPTOIR_TEST_TOPOLOGY` = `monolith` (default),
+/// `distributed` (every module its own gRPC service behind the gateway) or `mixed` (the monolith
+/// with payment extracted). The tests are the same; only the processes behind the URL differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    Monolith,
+    Distributed,
+    Mixed,
+}
+
+pub fn topology() -> Topology {
+    match std::env::var("COMPTOIR_TEST_TOPOLOGY").as_deref() {
+        Ok("distributed") => Topology::Distributed,
+        Ok("mixed") => Topology::Mixed,
+        Ok("monolith") | Err(_) => Topology::Monolith,
+        Ok(other) => panic!("COMPTOIR_TEST_TOPOLOGY={other}: use monolith, distributed or mixed"),
+    }
+}
+
+/// Starts the application with fast retries, on a fresh data directory and free ports. Rate
+/// limits are off: tests drive many requests a second as one admin.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|config| config.http.rate_limit = RateLimitConfig { per_ip: 0, per_customer: 0, per_api_key: 0 })
+        .await
+}
+
+/// Starts the application with a configuration changed by `customize`.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let defaults = Config::default();
     // With COMPTOIR_TEST_BACKEND=postgres every module gets a PostgreSQL schema of its own, as a
@@ -62,20 +116,47 @@ pub async fn spawn_app() -> TestApp {
             databases.insert(module.to_string(), testing::new_postgres_schema().await);
         }
     }
-    let config = Config {
+    let mut config = Config {
         data_dir: dir.path().to_path_buf(),
         databases,
         events: EventsConfig { retry_delays_ms: vec![10, 20], ..test_bus(&defaults.events).await },
         auth: AuthConfig { jwt_secret: "test-secret-test-secret-test-secret-0123".into(), ..defaults.auth.clone() },
         ..defaults
     };
-    let mut app = App::build(config).await.expect("the app builds");
+    // A burst of 200 logins hashes 200 passwords: give remote calls the HTTP request's time.
+    config.remote.timeout_ms = 30_000;
+    customize(&mut config);
+    let extracted: Vec<Module> = match topology() {
+        Topology::Monolith => vec![],
+        Topology::Distributed => Module::ALL.to_vec(),
+        Topology::Mixed => vec![Module::Payment],
+    };
+    assert!(
+        extracted.is_empty() || config.events.provider != "memory",
+        "the {:?} topology needs a broker: set COMPTOIR_TEST_BUS=rabbitmq (or nats, kafka)",
+        topology()
+    );
+    // Every service gets a free port first, so that each knows where the others answer.
+    let mut listeners = Vec::new();
+    for module in &extracted {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        config.services.insert(module.name().into(), ServiceConfig { url, listen: None });
+        listeners.push((*module, listener));
+    }
+    let mut services = Vec::new();
+    for (module, listener) in listeners {
+        services.push(Service::start(module, &config, listener).await);
+    }
+    let role = if topology() == Topology::Distributed { Role::Gateway } else { Role::Monolith };
+    let mut app = App::build_as(config.clone(), role).await.expect("the app builds");
     app.start();
     let router = comptoir_api::router(app.api_state());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, router).await.expect("server runs") });
-    TestApp { base, http: reqwest::Client::new(), app, _dir: dir }
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.expect("server runs") });
+    TestApp { base, http: reqwest::Client::new(), app, services, config, _dir: dir }
 }
 
 /// The event bus the tests run on: `COMPTOIR_TEST_BUS` = memory (default), rabbitmq, nats or
@@ -100,7 +181,60 @@ async fn test_bus(defaults: &EventsConfig) -> EventsConfig {
     events
 }
 
+/// A connection pool keeps its idle connections until it is closed, even once dropped: without
+/// this, every test would leave its PostgreSQL connections open until the suite ends, and a
+/// distributed run (ten processes, ten pools) would exhaust the server's connections. The suite
+/// runs on the multi-thread runtime so that a drop can wait for the closing.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let mut processes: Vec<(Arc<dyn EventBus>, Vec<Db>)> = vec![(self.app.bus.clone(), self.app.databases.clone())];
+        processes
+            .extend(self.services.iter().filter_map(|s| s.app.as_ref()).map(|a| (a.bus.clone(), a.databases.clone())));
+        let close = async move {
+            for (bus, databases) in processes {
+                bus.close().await;
+                for db in databases {
+                    db.close().await;
+                }
+            }
+        };
+        let runtime = tokio::runtime::Handle::current();
+        assert_eq!(
+            runtime.runtime_flavor(),
+            tokio::runtime::RuntimeFlavor::MultiThread,
+            "API tests run on #[tokio::test(flavor = \"multi_thread\")]: closing the application waits"
+        );
+        tokio::task::block_in_place(|| runtime.block_on(close));
+    }
+}
+
 impl TestApp {
+    /// Whether `module` runs as its own service in this topology.
+    pub fn runs_as_service(&self, module: Module) -> bool {
+        self.services.iter().any(|s| s.module == module)
+    }
+
+    /// Stops `module`'s service as a crash would: its server goes away mid-flight, then the
+    /// process's consumers stop (events for it wait on the broker).
+    pub async fn stop_service(&mut self, module: Module) {
+        let service = self.services.iter_mut().find(|s| s.module == module).expect("a service");
+        if let Some(server) = service.server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+        if let Some(app) = service.app.take() {
+            app.shutdown().await;
+        }
+    }
+
+    /// Starts `module`'s service again on its address, on the same database.
+    pub async fn start_service(&mut self, module: Module) {
+        let config = self.config.clone();
+        let service = self.services.iter_mut().find(|s| s.module == module).expect("a service");
+        let listener = tokio::net::TcpListener::bind(service.addr).await.expect("the service's address is free again");
+        *service = Service::start(module, &config, listener).await;
+    }
+
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
         self.call_with(method, path, token, body, &[]).await
     }
@@ -140,15 +274,31 @@ impl TestApp {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
-    /// Waits for every event to be relayed and handled.
+    /// Waits for every event to be relayed and handled. Across processes, an event the broker is
+    /// still carrying is in no outbox and no in-flight count: every process must then stay quiet
+    /// over several checks in a row (a local broker delivers within milliseconds).
     pub async fn settle(&self) {
-        self.app.settle(Duration::from_secs(10)).await.expect("events settle");
+        if self.services.is_empty() {
+            return self.app.settle(Duration::from_secs(10)).await.expect("events settle");
+        }
+        let processes: Vec<&App> =
+            std::iter::once(&self.app).chain(self.services.iter().filter_map(|s| s.app.as_ref())).collect();
+        let mut quiet_checks = 0;
+        while quiet_checks < 4 {
+            let mut quiet = true;
+            for process in &processes {
+                quiet &= process.is_quiet().await;
+                process.settle(Duration::from_secs(10)).await.expect("events settle");
+            }
+            quiet_checks = if quiet { quiet_checks + 1 } else { 0 };
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// Creates a staff account with the given roles directly through the identity port (the
     /// bootstrap path the CLI uses) and logs it in; returns its access token.
     pub async fn staff_token(&self, email: &str, roles: &[&str]) -> String {
-        use comptoir_contracts::identity::{IdentityPort, NewStaff, Role};
+        use comptoir_contracts::identity::{NewStaff, Role};
         let roles = roles.iter().map(|r| Role::parse(r).expect("known role")).collect();
         self.app
             .identity
