@@ -1,0 +1,12 @@
+-- One database per module, and the gateway's own (idempotency keys). Run once by the postgres
+-- image when its volume is empty (docker-entrypoint-initdb.d), as the POSTGRES_USER, who owns them.
+CREATE DATABASE comptoir_identity;
+CREATE DATABASE comptoir_catalog;
+CREATE DATABASE comptoir_inventory;
+CREATE DATABASE comptoir_cart;
+CREATE DATABASE comptoir_ordering;
+CREATE DATABASE comptoir_payment;
+CREATE DATABASE comptoir_billing;
+CREATE DATABASE comptoir_shipping;
+CREATE DATABASE comptoir_notification;
+CREATE DATABASE comptoir_api;
