@@ -9,6 +9,10 @@
 #   BACKEND=postgres BUS=rabbitmq bash scripts/bench.sh checkout
 # Event bus providers alone (persistent events, publish to handled):
 #   bash scripts/bench.sh events            # memory, rabbitmq, nats and kafka
+# The distributed topology (scripts/topology.sh: every module its own service, the gateway in
+# front, PostgreSQL + RabbitMQ) beside a monolith on the same databases and broker: gateway
+# overhead for the same requests, gRPC latency between services, checkouts through the gateway:
+#   PRODUCTS=1000 bash scripts/bench.sh distributed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +41,51 @@ if [ "${1:-}" = "events" ]; then
         "$TARGET/release/comptoir-bench-events" "$provider" --kafka-brokers 127.0.0.1:19092 \
             --rate "${RATE:-2000}" --batch 10 --events "${PACED_EVENTS:-20000}"
     done
+    exit 0
+fi
+
+if [ "${1:-}" = "distributed" ]; then
+    cargo build --release --locked -p comptoir -p comptoir-bench
+    TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    BIN="$TARGET/release"
+    GATEWAY=18081 MONOLITH=18080
+    export COMPTOIR_BIN="$BIN/comptoir" TOPOLOGY_NAME=bench GATEWAY_PORT=$GATEWAY TOPOLOGY_DIR="$TARGET/bench-topology"
+    # One load generator on one address is many clients here: rate limits off.
+    export TOPOLOGY_ENV="COMPTOIR_LOG__LEVEL=warn COMPTOIR_HTTP__RATE_LIMIT__PER_IP=0 COMPTOIR_HTTP__RATE_LIMIT__PER_CUSTOMER=0 COMPTOIR_HTTP__RATE_LIMIT__PER_API_KEY=0"
+    echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+    RESET=1 DEMO=1 DEMO_PRODUCTS="$PRODUCTS" bash scripts/topology.sh start
+    # The monolith: every module in one process, on the topology's databases and broker.
+    (
+        set -a
+        . "$TOPOLOGY_DIR/comptoir.env"
+        set +a
+        while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^COMPTOIR_SERVICES__' || true)
+        export COMPTOIR_HTTP__ADDR="127.0.0.1:$MONOLITH" COMPTOIR_DATA_DIR="$TOPOLOGY_DIR/data/monolith"
+        exec "$BIN/comptoir" serve >"$TOPOLOGY_DIR/logs/monolith.log" 2>&1
+    ) &
+    MONOLITH_PID=$!
+    trap 'kill $MONOLITH_PID 2>/dev/null; wait $MONOLITH_PID 2>/dev/null; bash scripts/topology.sh stop' EXIT
+    until curl -sf "http://127.0.0.1:$MONOLITH/readyz" >/dev/null; do
+        kill -0 $MONOLITH_PID 2>/dev/null || { echo "the monolith exited; see $TOPOLOGY_DIR/logs/monolith.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "== gateway overhead: the same requests on the same data, one client at a time ($DURATION s each)"
+    for scenario in product-detail me admin-stock; do
+        for side in monolith:$MONOLITH gateway:$GATEWAY; do
+            echo "-- ${side%%:*}"
+            "$BIN/comptoir-bench" --base "http://127.0.0.1:${side#*:}" --concurrency 1 --duration "$DURATION" "$scenario"
+        done
+    done
+    echo "== gRPC calls between two processes (this one and the catalog and inventory services)"
+    set -a
+    . "$TOPOLOGY_DIR/comptoir.env"
+    set +a
+    "$BIN/comptoir-bench-grpc" --duration "$DURATION" \
+        --catalog-db "$COMPTOIR_DATABASES__CATALOG" --inventory-db "$COMPTOIR_DATABASES__INVENTORY"
+    echo "== checkouts through the gateway, $CONCURRENCY buyers"
+    "$BIN/comptoir-bench" --base "http://127.0.0.1:$GATEWAY" --concurrency "$CONCURRENCY" --duration "$DURATION" checkout
+    echo "== the same checkouts through the monolith"
+    "$BIN/comptoir-bench" --base "http://127.0.0.1:$MONOLITH" --concurrency "$CONCURRENCY" --duration "$DURATION" checkout
     exit 0
 fi
 
