@@ -53,9 +53,14 @@ if [ "${1:-}" = "distributed" ]; then
     # One load generator on one address is many clients here: rate limits off.
     export TOPOLOGY_ENV="COMPTOIR_LOG__LEVEL=warn COMPTOIR_HTTP__RATE_LIMIT__PER_IP=0 COMPTOIR_HTTP__RATE_LIMIT__PER_CUSTOMER=0 COMPTOIR_HTTP__RATE_LIMIT__PER_API_KEY=0"
     echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+    MONOLITH_PID=
+    trap '[ -z "$MONOLITH_PID" ] || { kill $MONOLITH_PID 2>/dev/null; wait $MONOLITH_PID 2>/dev/null; }; bash scripts/topology.sh stop' EXIT
     RESET=1 DEMO=1 DEMO_PRODUCTS="$PRODUCTS" bash scripts/topology.sh start
     # The monolith: every module in one process, on the topology's databases and broker.
     (
+        # Only the topology's settings (COMPTOIR_BIN and the like are this script's), minus the
+        # service addresses: every module runs in this process.
+        while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^COMPTOIR_' || true)
         set -a
         . "$TOPOLOGY_DIR/comptoir.env"
         set +a
@@ -64,7 +69,6 @@ if [ "${1:-}" = "distributed" ]; then
         exec "$BIN/comptoir" serve >"$TOPOLOGY_DIR/logs/monolith.log" 2>&1
     ) &
     MONOLITH_PID=$!
-    trap 'kill $MONOLITH_PID 2>/dev/null; wait $MONOLITH_PID 2>/dev/null; bash scripts/topology.sh stop' EXIT
     until curl -sf "http://127.0.0.1:$MONOLITH/readyz" >/dev/null; do
         kill -0 $MONOLITH_PID 2>/dev/null || { echo "the monolith exited; see $TOPOLOGY_DIR/logs/monolith.log" >&2; exit 1; }
         sleep 0.1

@@ -2,7 +2,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
+use axum::serve::{ListenerExt, TapIo};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::app::App;
 use crate::config::Config;
@@ -41,7 +42,7 @@ pub async fn serve(config: Config, role: Role, demo_products: Option<usize>) -> 
                 .spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await });
             if let Some(grpc_addr) = app.config.grpc.listen.filter(|_| role == Role::Monolith) {
                 let services = app.grpc_services();
-                let listener = bind(grpc_addr).await?;
+                let listener = bind_plain(grpc_addr).await?;
                 eprintln!("Comptoir modules over gRPC on {grpc_addr}: {}", services.names().join(", "));
                 servers.spawn(async move { services.serve(listener, shutdown_signal()).await });
             }
@@ -66,7 +67,22 @@ pub fn service_addr(config: &Config, module: Module) -> SocketAddr {
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], module.default_port())))
 }
 
-async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+/// A listener whose connections send small writes at once (TCP_NODELAY). Without it an HTTP/2
+/// reply written in two parts (headers, then data) waits for the peer's delayed ACK: measured,
+/// 44 ms per gRPC call instead of 0.3 ms.
+async fn bind(addr: SocketAddr) -> anyhow::Result<TapIo<TcpListener, fn(&mut TcpStream)>> {
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    Ok(listener.tap_io(no_delay as fn(&mut TcpStream)))
+}
+
+fn no_delay(tcp: &mut TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::warn!(error = %e, "could not set TCP_NODELAY on a connection");
+    }
+}
+
+/// The gRPC server binds through tonic, which sets TCP_NODELAY itself.
+async fn bind_plain(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
 }
 

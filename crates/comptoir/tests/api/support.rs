@@ -1,6 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use comptoir::app::App;
 use comptoir::config::{AuthConfig, Config, EventsConfig, RateLimitConfig, ServiceConfig};
 use comptoir::topology::{Module, Role};
@@ -40,6 +41,7 @@ impl Service {
         let mut app = App::build_as(config.clone(), Role::Service(module)).await.expect("the service builds");
         app.start();
         let router = app.grpc_services().into_router().await;
+        let listener = listener.tap_io(no_delay as fn(&mut tokio::net::TcpStream));
         let server = tokio::spawn(async move { axum::serve(listener, router).await.expect("service runs") });
         Service { module, addr, app: Some(app), server: Some(server) }
     }
@@ -155,8 +157,14 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let listener = listener.tap_io(no_delay as fn(&mut tokio::net::TcpStream));
     tokio::spawn(async move { axum::serve(listener, service).await.expect("server runs") });
     TestApp { base, http: reqwest::Client::new(), app, services, config, _dir: dir }
+}
+
+/// As `comptoir serve` does: replies leave at once instead of waiting for a delayed ACK.
+fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    tcp.set_nodelay(true).expect("TCP_NODELAY");
 }
 
 /// The event bus the tests run on: `COMPTOIR_TEST_BUS` = memory (default), rabbitmq, nats or
