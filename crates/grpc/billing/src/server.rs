@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use comptoir_contracts::billing::BillingPort;
 use comptoir_grpc::convert::{page_request, to_page_info, uuid};
-use comptoir_grpc::{MAX_MESSAGE_BYTES, incoming_context, to_status};
-use comptoir_kernel::Result;
-use tonic::{Request, Response, Status};
+use comptoir_grpc::server::{RpcResult, reply};
+use comptoir_grpc::{MAX_MESSAGE_BYTES, incoming_context};
+use tonic::Request;
 
 use crate::convert;
 use crate::pb;
@@ -23,13 +23,6 @@ pub fn service(port: Arc<dyn BillingPort>) -> BillingServiceServer<BillingServer
     BillingServiceServer::new(BillingServer { port })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
-}
-
-type RpcResult<T> = std::result::Result<Response<T>, Status>;
-
-/// The port's answer (or a decoding failure) as the rpc's, its error as a status.
-fn reply<T>(result: Result<T>) -> RpcResult<T> {
-    result.map(Response::new).map_err(to_status)
 }
 
 #[tonic::async_trait]

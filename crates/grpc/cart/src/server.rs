@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use comptoir_contracts::cart::CartPort;
 use comptoir_grpc::convert::{optional_uuid, uuid};
-use comptoir_grpc::{MAX_MESSAGE_BYTES, incoming_context, to_status};
+use comptoir_grpc::server::RpcResult;
+use comptoir_grpc::{MAX_MESSAGE_BYTES, incoming_context};
 use comptoir_kernel::Result;
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use crate::convert;
 use crate::pb;
@@ -25,11 +26,9 @@ pub fn service(port: Arc<dyn CartPort>) -> CartServiceServer<CartServer> {
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
-type RpcResult<T> = std::result::Result<Response<T>, Status>;
-
 /// The port's answer encoded as the rpc's reply, its error as a status.
 fn reply<T, M>(result: Result<T>, encode: impl FnOnce(&T) -> M) -> RpcResult<M> {
-    result.map(|answer| Response::new(encode(&answer))).map_err(to_status)
+    comptoir_grpc::server::reply(result.map(|answer| encode(&answer)))
 }
 
 #[tonic::async_trait]

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use comptoir_contracts::catalog::{CatalogPort, Product};
 use comptoir_grpc::convert::{page_request, required, to_page_info, uuid};
+use comptoir_grpc::server::{RpcResult, reply};
 use comptoir_grpc::{MAX_MESSAGE_BYTES, incoming_context, to_status};
 use comptoir_kernel::Result;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Status};
 
 use crate::convert;
 use crate::pb;
@@ -26,16 +27,9 @@ pub fn service(port: Arc<dyn CatalogPort>) -> CatalogServiceServer<CatalogServer
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
-type RpcResult<T> = std::result::Result<Response<T>, Status>;
-
 /// A request that does not decode is answered as the bad request it is, before the port is called.
 fn decoded<T>(result: Result<T>) -> std::result::Result<T, Status> {
     result.map_err(to_status)
-}
-
-/// The port's answer as the rpc's, its error as a status.
-fn reply<T>(result: Result<T>) -> RpcResult<T> {
-    result.map(Response::new).map_err(to_status)
 }
 
 /// Most writes, and the product read, answer a product.

@@ -7,6 +7,15 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::Server;
 
+/// What an rpc answers: its reply, or the port's error as a status.
+pub type RpcResult<T> = std::result::Result<tonic::Response<T>, tonic::Status>;
+
+/// The port's answer (or a request that did not decode) as the rpc's reply, its error as a status
+/// the client turns back into the same error.
+pub fn reply<T>(result: comptoir_kernel::Result<T>) -> RpcResult<T> {
+    result.map(tonic::Response::new).map_err(crate::to_status)
+}
+
 /// The services one process answers, and their names for the health protocol.
 #[derive(Default)]
 pub struct ServiceSet {

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use comptoir_contracts::identity::IdentityPort;
 use comptoir_grpc::convert::{page_request, to_page_info, uuid};
-use comptoir_grpc::{MAX_MESSAGE_BYTES, incoming_context, pb as common, to_status};
-use comptoir_kernel::{Error, Page, Result};
-use tonic::{Request, Response, Status};
+use comptoir_grpc::server::{RpcResult, reply};
+use comptoir_grpc::{MAX_MESSAGE_BYTES, incoming_context, pb as common};
+use comptoir_kernel::{Error, Page};
+use tonic::Request;
 
 use crate::convert;
 use crate::pb;
@@ -24,13 +25,6 @@ pub fn service(port: Arc<dyn IdentityPort>) -> IdentityServiceServer<IdentitySer
     IdentityServiceServer::new(IdentityServer { port })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
-}
-
-type RpcResult<T> = std::result::Result<Response<T>, Status>;
-
-/// The port's answer as the rpc's, its error as a status.
-fn reply<T>(result: Result<T>) -> RpcResult<T> {
-    result.map(Response::new).map_err(to_status)
 }
 
 /// A page's items encoded, and its position.

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use comptoir_contracts::inventory::InventoryPort;
 use comptoir_grpc::convert::{page_request, to_page_info, uuid};
+use comptoir_grpc::server::{RpcResult, reply};
 use comptoir_grpc::{MAX_MESSAGE_BYTES, incoming_context, to_status};
 use comptoir_kernel::Result;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Status};
 
 use crate::convert;
 use crate::pb;
@@ -23,13 +24,6 @@ pub fn service(port: Arc<dyn InventoryPort>) -> InventoryServiceServer<Inventory
     InventoryServiceServer::new(InventoryServer { port })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
-}
-
-type RpcResult<T> = std::result::Result<Response<T>, Status>;
-
-/// The port's answer as the rpc's, its error as a status.
-fn reply<T>(result: Result<T>) -> RpcResult<T> {
-    result.map(Response::new).map_err(to_status)
 }
 
 /// A value read from the peer's message; malformed, it is a bad request naming the field.

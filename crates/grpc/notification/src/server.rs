@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use comptoir_contracts::notification::{NotificationPort, Preferences};
 use comptoir_grpc::convert::{page_request, to_page_info, uuid};
+use comptoir_grpc::server::RpcResult;
 use comptoir_grpc::{MAX_MESSAGE_BYTES, incoming_context, to_status};
 use comptoir_kernel::Result;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
 
 use crate::convert;
 use crate::pb;
@@ -25,11 +26,9 @@ pub fn service(port: Arc<dyn NotificationPort>) -> NotificationServiceServer<Not
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
-type RpcResult<T> = std::result::Result<Response<T>, Status>;
-
 /// The port's preferences as the rpc's reply, its error as a status.
 fn reply_preferences(result: Result<Preferences>) -> RpcResult<pb::Preferences> {
-    result.map(|preferences| Response::new(convert::to_preferences(&preferences))).map_err(to_status)
+    comptoir_grpc::server::reply(result.map(|preferences| convert::to_preferences(&preferences)))
 }
 
 #[tonic::async_trait]

@@ -25,8 +25,8 @@ pub fn service(port: Arc<dyn OrderingPort>) -> OrderingServiceServer<OrderingSer
 }
 
 /// The answer to send: the encoded value, or the error as a status carrying its detail.
-fn reply<T, M>(result: Result<T>, encode: impl FnOnce(T) -> M) -> Result<Response<M>, Status> {
-    result.map(|value| Response::new(encode(value))).map_err(to_status)
+fn reply<T, M>(result: Result<T>, encode: impl FnOnce(T) -> M) -> comptoir_grpc::server::RpcResult<M> {
+    comptoir_grpc::server::reply(result.map(encode))
 }
 
 /// A page of orders as its encoded items and its position.
