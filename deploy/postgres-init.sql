@@ -9,4 +9,5 @@ CREATE DATABASE comptoir_payment;
 CREATE DATABASE comptoir_billing;
 CREATE DATABASE comptoir_shipping;
 CREATE DATABASE comptoir_notification;
+CREATE DATABASE comptoir_admin;
 CREATE DATABASE comptoir_api;

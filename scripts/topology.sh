@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs Comptoir's distributed topology on this machine: the nine modules each as its own gRPC
+# Runs Comptoir's distributed topology on this machine: the ten modules each as its own gRPC
 # service, and the gateway serving the public REST API in front of them, every module on its own
 # PostgreSQL database (127.0.0.1:5432, user postgres) and the events on RabbitMQ (127.0.0.1:5672,
 # guest/guest, virtual host comptoir_topo).
@@ -31,10 +31,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # In start order: each after the modules it calls.
-MODULES=(identity catalog inventory cart payment billing shipping notification ordering)
+MODULES=(identity catalog inventory cart payment billing shipping notification ordering admin)
 declare -A PORTS=(
     [identity]=9001 [catalog]=9002 [inventory]=9003 [cart]=9004 [ordering]=9005
-    [payment]=9006 [billing]=9007 [shipping]=9008 [notification]=9011
+    [payment]=9006 [billing]=9007 [shipping]=9008 [admin]=9009 [notification]=9011
 )
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/comptoir/target}"

@@ -2,7 +2,7 @@
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use comptoir_contracts::identity::{Permission, Principal};
@@ -82,7 +82,7 @@ impl FromRequestParts<ApiState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
         let correlation_id =
             parts.extensions.get::<CorrelationId>().map(|c| c.0.clone()).unwrap_or_else(new_correlation_id);
-        let principal = match credentials(parts)? {
+        let principal = match credentials(&parts.headers)? {
             None => None,
             Some(Credential::Bearer(token)) => Some(state.authenticator.bearer(&token).await?),
             Some(Credential::ApiKey(key)) => Some(state.authenticator.api_key(&key).await?),
@@ -103,8 +103,8 @@ enum Credential {
     ApiKey(String),
 }
 
-fn credentials(parts: &Parts) -> Result<Option<Credential>, ApiError> {
-    if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+fn credentials(headers: &HeaderMap) -> Result<Option<Credential>, ApiError> {
+    if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
         let value = value.to_str().map_err(|_| ApiError(Error::unauthorized("malformed Authorization header")))?;
         let token = value
             .strip_prefix("Bearer ")
@@ -114,11 +114,20 @@ fn credentials(parts: &Parts) -> Result<Option<Credential>, ApiError> {
             .ok_or_else(|| ApiError(Error::unauthorized("the Authorization header must be `Bearer <token>`")))?;
         return Ok(Some(Credential::Bearer(token.to_string())));
     }
-    if let Some(value) = parts.headers.get(&API_KEY_HEADER) {
+    if let Some(value) = headers.get(&API_KEY_HEADER) {
         let key = value.to_str().map_err(|_| ApiError(Error::unauthorized("malformed X-Api-Key header")))?;
         return Ok(Some(Credential::ApiKey(key.trim().to_string())));
     }
     Ok(None)
+}
+
+/// Who the request's credentials name, if they are valid; for layers that only need to know
+/// (the handler's [`Caller`] still authenticates and reports bad credentials as 401).
+pub(crate) async fn principal_of(state: &ApiState, headers: &HeaderMap) -> Option<Principal> {
+    match credentials(headers).ok()?? {
+        Credential::Bearer(token) => state.authenticator.bearer(&token).await.ok(),
+        Credential::ApiKey(key) => state.authenticator.api_key(&key).await.ok(),
+    }
 }
 
 /// Parses an id from the path; a malformed id names no resource, so it is a 404 like an unknown one.

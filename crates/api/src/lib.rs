@@ -8,6 +8,7 @@
 pub mod context;
 pub mod extract;
 pub mod idempotency;
+pub mod maintenance;
 pub mod observability;
 pub mod problem;
 pub mod rate_limit;
@@ -29,7 +30,7 @@ pub use state::{ApiSettings, ApiState, Authenticator, DbProbe, IdentityAuthentic
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Comptoir API", description = "The commerce backbone: identity, catalog, inventory, cart, checkout, payment, billing, shipping and notification."),
+    info(title = "Comptoir API", description = "The commerce backbone: identity, catalog, inventory, cart, checkout, payment, billing, shipping, notification and the shop's settings."),
     modifiers(&SecuritySchemes),
     tags(
         (name = "auth", description = "Registration, login, tokens"),
@@ -43,6 +44,8 @@ pub use state::{ApiSettings, ApiState, Authenticator, DbProbe, IdentityAuthentic
         (name = "admin: orders", description = "Staff: orders, refunds, returns, payments, invoices, shipments"),
         (name = "admin: fulfilment", description = "Staff: tax rules, invoices, shipping zones and methods, tracking, the mailbox"),
         (name = "admin: operations", description = "Staff: dead-lettered events"),
+        (name = "admin: settings", description = "Staff: the shop's name, default channel and currency, maintenance mode"),
+        (name = "shop", description = "The shop's public settings"),
         (name = "webhooks", description = "Signed callbacks from payment providers and carriers"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
@@ -77,6 +80,7 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .merge(routes::admin_orders::routes())
         .merge(routes::admin_fulfilment::routes())
         .merge(routes::webhooks::routes())
+        .merge(routes::shop::routes())
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.
@@ -107,6 +111,7 @@ pub fn router(state: ApiState) -> Router {
         .fallback(problem::not_found_fallback)
         .method_not_allowed_fallback(problem::method_not_allowed_fallback)
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(middleware::from_fn_with_state(state.clone(), maintenance::gate))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_by_ip))
         .layer(middleware::from_fn(observability::track_requests))
         .layer(DefaultBodyLimit::max(settings.body_limit))

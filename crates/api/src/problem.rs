@@ -51,7 +51,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn problem_response(status: StatusCode, code: &str, detail: String, errors: Vec<FieldError>) -> Response {
+pub(crate) fn problem_response(status: StatusCode, code: &str, detail: String, errors: Vec<FieldError>) -> Response {
     let problem = Problem {
         problem_type: format!("https://comptoir.dev/problems/{code}"),
         title: status.canonical_reason().unwrap_or("Error").to_string(),

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use comptoir_contracts::admin::AdminPort;
 use comptoir_contracts::billing::BillingPort;
 use comptoir_contracts::cart::CartPort;
 use comptoir_contracts::catalog::CatalogPort;
@@ -15,6 +16,7 @@ use comptoir_kernel::Result;
 use comptoir_storage::Db;
 
 use crate::idempotency::IdempotencyStore;
+use crate::maintenance::ShopSettingsCache;
 
 /// A dependency `/readyz` reports on.
 #[async_trait]
@@ -76,6 +78,9 @@ pub struct ApiState {
     pub billing: Arc<dyn BillingPort>,
     pub shipping: Arc<dyn ShippingPort>,
     pub notification: Arc<dyn NotificationPort>,
+    pub admin: Arc<dyn AdminPort>,
+    /// The admin settings as the API acts on them (maintenance mode), read at most every few seconds.
+    pub shop_settings: Arc<ShopSettingsCache>,
     pub bus: Arc<dyn EventBus>,
     pub dead_letters: DeadLetterOffice,
     pub probes: Vec<Arc<dyn Probe>>,

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use comptoir_admin::{AdminConfig, AdminModule};
+use comptoir_admin_grpc::AdminClient;
+use comptoir_api::maintenance::ShopSettingsCache;
 use comptoir_api::rate_limit::RateLimiter;
 use comptoir_api::{ApiSettings, ApiState, Authenticator, DbProbe, IdempotencyStore, IdentityAuthenticator, Probe};
 use comptoir_billing::{BillingConfig, BillingModule};
@@ -14,6 +17,7 @@ use comptoir_cart_grpc::CartClient;
 use comptoir_catalog::CatalogModule;
 use comptoir_catalog_grpc::CatalogClient;
 use comptoir_contracts::address::PostalAddress;
+use comptoir_contracts::admin::AdminPort;
 use comptoir_contracts::billing::{BillingPort, Party};
 use comptoir_contracts::cart::CartPort;
 use comptoir_contracts::catalog::CatalogPort;
@@ -59,6 +63,7 @@ pub struct App {
     pub shipping: Arc<dyn ShippingPort>,
     pub notification: Arc<dyn NotificationPort>,
     pub ordering: Arc<dyn OrderingPort>,
+    pub admin: Arc<dyn AdminPort>,
     /// How the API tells who calls: the identity port, or a cache in front of its service.
     pub authenticator: Arc<dyn Authenticator>,
     pub bus: Arc<dyn EventBus>,
@@ -102,6 +107,7 @@ impl App {
         let shipping_db = local_db(Module::Shipping, &comptoir_shipping::MIGRATIONS).await?;
         let notification_db = local_db(Module::Notification, &comptoir_notification::MIGRATIONS).await?;
         let ordering_db = local_db(Module::Ordering, &comptoir_ordering::MIGRATIONS).await?;
+        let admin_db = local_db(Module::Admin, &comptoir_admin::MIGRATIONS).await?;
         let api_db = match role.serves_api() {
             true => Some(open(&config, "api", &comptoir_api::IDEMPOTENCY_MIGRATIONS).await?),
             false => None,
@@ -195,6 +201,10 @@ impl App {
             Some(module) => Arc::new(module.clone()),
             None => Arc::new(OrderingClient::new(remote::connect(&config, Module::Ordering)?)),
         };
+        let admin: Arc<dyn AdminPort> = match admin_db {
+            Some(db) => Arc::new(AdminModule::new(db, catalog.clone(), admin_config(&config))),
+            None => Arc::new(AdminClient::new(remote::connect(&config, Module::Admin)?)),
+        };
 
         // The API's database where there is one; otherwise the module's own.
         let home_db = api_db.clone().or_else(|| databases.first().cloned()).context("no database to keep events in")?;
@@ -233,6 +243,7 @@ impl App {
             shipping,
             notification,
             ordering,
+            admin,
             authenticator,
             bus,
             dual_write,
@@ -295,6 +306,7 @@ impl App {
                 Module::Shipping => set.add(comptoir_shipping_grpc::service(self.shipping.clone())),
                 Module::Notification => set.add(comptoir_notification_grpc::service(self.notification.clone())),
                 Module::Ordering => set.add(comptoir_ordering_grpc::service(self.ordering.clone())),
+                Module::Admin => set.add(comptoir_admin_grpc::service(self.admin.clone())),
             };
         }
         set
@@ -344,6 +356,11 @@ impl App {
             billing: self.billing.clone(),
             shipping: self.shipping.clone(),
             notification: self.notification.clone(),
+            admin: self.admin.clone(),
+            shop_settings: Arc::new(ShopSettingsCache::new(
+                self.admin.clone(),
+                Duration::from_millis(self.config.http.settings_cache_ms),
+            )),
             bus: self.bus.clone(),
             dead_letters: self.dead_letter_office(),
             probes: self.probes(),
@@ -441,6 +458,14 @@ fn shop_party(config: &Config) -> Party {
         name: config.shop.name.clone(),
         email: Some(config.shop.email.clone()),
         address: Some(shop_address(config)),
+    }
+}
+
+fn admin_config(config: &Config) -> AdminConfig {
+    AdminConfig {
+        shop_name: config.shop.name.clone(),
+        default_channel: config.shop.default_channel.clone(),
+        default_currency: config.shop.default_currency.clone(),
     }
 }
 

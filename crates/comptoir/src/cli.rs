@@ -58,7 +58,7 @@ pub enum Command {
 #[derive(clap::Args)]
 pub struct RoleArgs {
     /// Run only this module, as a gRPC service on its port (identity 9001, catalog 9002, inventory
-    /// 9003, cart 9004, ordering 9005, payment 9006, billing 9007, shipping 9008, notification 9011).
+    /// 9003, cart 9004, ordering 9005, payment 9006, billing 9007, shipping 9008, admin 9009, notification 9011).
     #[arg(long, value_name = "MODULE", conflicts_with = "gateway", value_parser = parse_module)]
     pub service: Option<Module>,
     /// Serve the public REST API and reach every module through `services.<module>.url`.

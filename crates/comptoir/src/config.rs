@@ -86,6 +86,9 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
     pub rate_limit: RateLimitConfig,
+    /// How long the API acts on the admin settings it last read (maintenance mode) before asking
+    /// again. A change made through this process applies at once; through another, within this.
+    pub settings_cache_ms: u64,
 }
 
 /// Requests per second allowed (bursts of twice that); 0 turns a limit off. Over it: 429 with
@@ -215,12 +218,17 @@ pub struct OrderingConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShopConfig {
+    /// The name the shop starts with; staff change it in the admin settings afterwards.
     pub name: String,
     pub email: String,
     pub address_line1: String,
     pub postal_code: String,
     pub city: String,
     pub country: String,
+    /// The sales channel (catalog channel code) and currency the shop starts with, until staff
+    /// change them in the admin settings.
+    pub default_channel: String,
+    pub default_currency: String,
 }
 
 /// A provider's signed webhooks.
@@ -284,6 +292,7 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             rate_limit: RateLimitConfig::default(),
+            settings_cache_ms: 5000,
         }
     }
 }
@@ -336,6 +345,8 @@ impl Default for ShopConfig {
             postal_code: "75015".into(),
             city: "Paris".into(),
             country: "FR".into(),
+            default_channel: "online".into(),
+            default_currency: "EUR".into(),
         }
     }
 }

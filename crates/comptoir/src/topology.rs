@@ -23,11 +23,12 @@ pub enum Module {
     Shipping,
     Notification,
     Ordering,
+    Admin,
 }
 
 impl Module {
     /// In the order they are built: each after the modules it calls.
-    pub const ALL: [Module; 9] = [
+    pub const ALL: [Module; 10] = [
         Module::Identity,
         Module::Catalog,
         Module::Inventory,
@@ -37,6 +38,7 @@ impl Module {
         Module::Shipping,
         Module::Notification,
         Module::Ordering,
+        Module::Admin,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +52,7 @@ impl Module {
             Module::Shipping => "shipping",
             Module::Notification => "notification",
             Module::Ordering => "ordering",
+            Module::Admin => "admin",
         }
     }
 
@@ -68,6 +71,7 @@ impl Module {
             Module::Payment => 9006,
             Module::Billing => 9007,
             Module::Shipping => 9008,
+            Module::Admin => 9009,
             Module::Notification => 9011,
         }
     }
@@ -76,6 +80,7 @@ impl Module {
     pub fn dependencies(self) -> &'static [Module] {
         match self {
             Module::Catalog => &[Module::Identity],
+            Module::Admin => &[Module::Catalog],
             Module::Cart => &[Module::Catalog, Module::Inventory],
             Module::Ordering => {
                 &[Module::Cart, Module::Catalog, Module::Inventory, Module::Payment, Module::Billing, Module::Shipping]

@@ -47,6 +47,9 @@ pub enum Permission {
     /// The notification mailbox.
     #[serde(rename = "messages:read")]
     MessagesRead,
+    /// Shop settings and maintenance mode.
+    #[serde(rename = "settings:manage")]
+    SettingsManage,
 }
 
 impl Permission {
@@ -67,6 +70,7 @@ impl Permission {
         Permission::BillingManage,
         Permission::ShippingManage,
         Permission::MessagesRead,
+        Permission::SettingsManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +91,7 @@ impl Permission {
             Permission::BillingManage => "billing:manage",
             Permission::ShippingManage => "shipping:manage",
             Permission::MessagesRead => "messages:read",
+            Permission::SettingsManage => "settings:manage",
         }
     }
 

@@ -6,6 +6,7 @@
 //! `Arc<dyn Port>` and cannot tell which.
 
 pub mod address;
+pub mod admin;
 pub mod billing;
 pub mod cart;
 pub mod catalog;

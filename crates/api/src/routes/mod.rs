@@ -9,4 +9,5 @@ pub mod auth;
 pub mod carts;
 pub mod catalog;
 pub mod orders;
+pub mod shop;
 pub mod webhooks;

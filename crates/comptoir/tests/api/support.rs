@@ -9,8 +9,19 @@ use comptoir_eventbus::EventBus;
 use comptoir_storage::{Backend, Db, testing};
 
 /// Every database the application opens.
-const MODULES: [&str; 10] =
-    ["identity", "catalog", "inventory", "cart", "payment", "billing", "shipping", "notification", "ordering", "api"];
+const MODULES: [&str; 11] = [
+    "identity",
+    "catalog",
+    "inventory",
+    "cart",
+    "payment",
+    "billing",
+    "shipping",
+    "notification",
+    "ordering",
+    "admin",
+    "api",
+];
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -37,6 +37,7 @@ pub fn to_permission(permission: Permission) -> pb::Permission {
         Permission::BillingManage => pb::Permission::BillingManage,
         Permission::ShippingManage => pb::Permission::ShippingManage,
         Permission::MessagesRead => pb::Permission::MessagesRead,
+        Permission::SettingsManage => pb::Permission::SettingsManage,
     }
 }
 
@@ -58,6 +59,7 @@ pub fn permission(value: i32, field: &str) -> Result<Permission> {
         Ok(pb::Permission::BillingManage) => Permission::BillingManage,
         Ok(pb::Permission::ShippingManage) => Permission::ShippingManage,
         Ok(pb::Permission::MessagesRead) => Permission::MessagesRead,
+        Ok(pb::Permission::SettingsManage) => Permission::SettingsManage,
         Ok(pb::Permission::Unspecified) | Err(_) => return Err(unknown_enum(field, value)),
     })
 }

@@ -1,0 +1,11 @@
+//! Generates the admin contract from proto/comptoir/admin/v1/admin.proto with protox (no system protoc);
+//! the shared messages come from comptoir-grpc.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../proto");
+    let files = protox::compile(["comptoir/admin/v1/admin.proto"], [root])?;
+    tonic_prost_build::configure().extern_path(".comptoir.common.v1", "::comptoir_grpc::pb").compile_fds(files)?;
+    println!("cargo:rerun-if-changed={root}/comptoir/admin");
+    println!("cargo:rerun-if-changed={root}/comptoir/common");
+    Ok(())
+}
