@@ -34,6 +34,12 @@ async fn the_shop_is_described_publicly_and_only_admins_change_its_settings() {
     assert_eq!((renamed["shop_name"].as_str(), renamed["version"].as_i64()), (Some("Chez Ann"), Some(2)));
     assert!(renamed["updated_by"].is_string());
     assert_eq!(t.get("/api/v1/shop", None).await.expect(200)["name"], "Chez Ann");
+    // Notification learns the new name from admin's event and signs the next messages with it.
+    t.settle().await;
+    t.customer("bob@shop.test").await;
+    t.settle().await;
+    let welcome = t.get("/api/v1/admin/messages?to=bob@shop.test", Some(&admin)).await.expect(200);
+    assert_eq!(welcome["items"][0]["subject"], "Welcome to Chez Ann");
 
     // The same change sent from the old version again: someone else's edit must not be lost.
     let stale = t.call(Method::PATCH, "/api/v1/admin/settings", Some(&admin), Some(rename)).await;

@@ -2,6 +2,7 @@
 //! what it learnt and the message in the same unit of work, commits, and only then sends by SMTP.
 
 use async_trait::async_trait;
+use comptoir_contracts::admin::events::SettingsUpdated;
 use comptoir_contracts::identity::events::UserRegistered;
 use comptoir_contracts::inventory::events::StockLow;
 use comptoir_contracts::ordering::events::{self as ordering, OrderCancelled, OrderPlaced, OrderRefunded};
@@ -16,6 +17,7 @@ pub const WELCOME: &str = "notification.welcome";
 pub const ORDERS: &str = "notification.orders";
 pub const SHIPMENTS: &str = "notification.shipments";
 pub const STOCK_ALERTS: &str = "notification.stock-alerts";
+pub const SHOP_NAME: &str = "notification.shop";
 
 /// Welcomes a newly registered customer (a marketing message: opting out suppresses it).
 pub struct Welcome {
@@ -30,7 +32,7 @@ impl EventHandler for Welcome {
         if !uow.claim_inbox(WELCOME, event.id).await? {
             return Ok(());
         }
-        let draft = templates::welcome(self.module.shop_name(), &user);
+        let draft = templates::welcome(&self.module.shop_name(&mut uow).await?, &user);
         self.module.deliver(uow, event, draft).await
     }
 }
@@ -60,7 +62,7 @@ impl Orders {
             // A placed order is not confirmed yet: the customer hears when checkout completes.
             return uow.commit().await;
         }
-        let draft = templates::order_confirmation(self.module.shop_name(), order);
+        let draft = templates::order_confirmation(&self.module.shop_name(&mut uow).await?, order);
         self.module.deliver(uow, event, draft).await
     }
 
@@ -70,7 +72,7 @@ impl Orders {
         if !uow.claim_inbox(ORDERS, event.id).await? {
             return Ok(());
         }
-        let draft = templates::order_cancelled(self.module.shop_name(), &cancelled);
+        let draft = templates::order_cancelled(&self.module.shop_name(&mut uow).await?, &cancelled);
         self.module.deliver(uow, event, draft).await
     }
 
@@ -82,7 +84,7 @@ impl Orders {
         }
         // The refund is addressed by its own email; the customer id, for the mailbox, is ours.
         let customer_id = store::order(&mut uow, refund.order_id).await?.and_then(|o| o.customer_id);
-        let draft = templates::order_refunded(self.module.shop_name(), &refund, customer_id);
+        let draft = templates::order_refunded(&self.module.shop_name(&mut uow).await?, &refund, customer_id);
         self.module.deliver(uow, event, draft).await
     }
 }
@@ -121,7 +123,7 @@ impl EventHandler for Shipments {
                 shipment.order_number, shipment.order_id
             )));
         };
-        let draft = templates::shipment_shipped(self.module.shop_name(), &shipment, &order);
+        let draft = templates::shipment_shipped(&self.module.shop_name(&mut uow).await?, &shipment, &order);
         self.module.deliver(uow, event, draft).await
     }
 }
@@ -139,7 +141,25 @@ impl EventHandler for StockAlerts {
         if !uow.claim_inbox(STOCK_ALERTS, event.id).await? {
             return Ok(());
         }
-        let draft = templates::low_stock(self.module.shop_name(), self.module.merchant_email(), &low);
+        let draft = templates::low_stock(&self.module.shop_name(&mut uow).await?, self.module.merchant_email(), &low);
         self.module.deliver(uow, event, draft).await
+    }
+}
+
+/// Keeps the shop's name as staff set it in the admin settings, to sign the next messages with.
+pub struct ShopName {
+    pub(crate) module: NotificationModule,
+}
+
+#[async_trait]
+impl EventHandler for ShopName {
+    async fn handle(&self, event: &EventEnvelope) -> Result<()> {
+        let updated: SettingsUpdated = event.data_as()?;
+        let mut uow = self.module.db.begin().await?;
+        if !uow.claim_inbox(SHOP_NAME, event.id).await? {
+            return Ok(());
+        }
+        store::set_shop_name(&mut uow, &updated.settings.shop_name, updated.settings.version).await?;
+        uow.commit().await
     }
 }

@@ -8,7 +8,8 @@
 //! Consumes `auth.user.registered` (consumer `notification.welcome`), `order.order.placed`,
 //! `order.checkout.completed`, `order.order.cancelled` and `order.order.refunded`
 //! (`notification.orders`), `shipping.shipment.shipped` (`notification.shipments`) and
-//! `inventory.stock.low` (`notification.stock-alerts`). Publishes `notification.message.sent` when
+//! `inventory.stock.low` (`notification.stock-alerts`), and `admin.settings.updated`
+//! (`notification.shop`: messages are signed with the shop's name as staff last set it). Publishes `notification.message.sent` when
 //! a message reaches the mailbox or the SMTP server, and `notification.preferences.changed`.
 
 mod consumers;
@@ -21,6 +22,7 @@ pub mod templates;
 use std::fmt;
 use std::sync::Arc;
 
+use comptoir_contracts::admin::events as admin;
 use comptoir_contracts::identity::events as identity;
 use comptoir_contracts::inventory::events as inventory;
 use comptoir_contracts::ordering::events as ordering;
@@ -28,17 +30,19 @@ use comptoir_contracts::shipping::events as shipping;
 use comptoir_eventbus::Consumer;
 use comptoir_storage::{Db, Migrations};
 
-pub use consumers::{ORDERS, SHIPMENTS, STOCK_ALERTS, WELCOME};
+pub use consumers::{ORDERS, SHIPMENTS, SHOP_NAME, STOCK_ALERTS, WELCOME};
 
 /// The schema is plain enough to be the same SQL on SQLite and PostgreSQL.
-const SCHEMA: &[(i64, &str, &str)] =
-    &[(1, "notification", include_str!("../migrations/portable/0001_notification.sql"))];
+const SCHEMA: &[(i64, &str, &str)] = &[
+    (1, "notification", include_str!("../migrations/portable/0001_notification.sql")),
+    (2, "shop", include_str!("../migrations/portable/0002_shop.sql")),
+];
 
 pub const MIGRATIONS: Migrations = Migrations { sqlite: SCHEMA, postgres: SCHEMA };
 
 #[derive(Debug, Clone)]
 pub struct NotificationConfig {
-    /// Signs every message and prefixes merchant alerts.
+    /// Signs every message and prefixes merchant alerts, until admin announces another name.
     pub shop_name: String,
     /// The sender address (`Comptoir <shop@example.com>` or a bare address).
     pub from: String,
@@ -113,7 +117,13 @@ impl NotificationModule {
                 db.clone(),
                 Arc::new(consumers::Shipments { module: module.clone() }),
             ),
-            Consumer::new(STOCK_ALERTS, &[inventory::STOCK_LOW], db, Arc::new(consumers::StockAlerts { module })),
+            Consumer::new(
+                STOCK_ALERTS,
+                &[inventory::STOCK_LOW],
+                db.clone(),
+                Arc::new(consumers::StockAlerts { module: module.clone() }),
+            ),
+            Consumer::new(SHOP_NAME, &[admin::SETTINGS_UPDATED], db, Arc::new(consumers::ShopName { module })),
         ]
     }
 }

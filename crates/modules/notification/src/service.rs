@@ -33,8 +33,9 @@ impl NotificationModule {
         self.db.reader().acquire().await.map_err(db_error)
     }
 
-    pub(crate) fn shop_name(&self) -> &str {
-        &self.config.shop_name
+    /// The name to sign with: the one admin last announced, or the configured one.
+    pub(crate) async fn shop_name(&self, c: &mut sqlx::AnyConnection) -> Result<String> {
+        Ok(store::shop_name(c).await?.unwrap_or_else(|| self.config.shop_name.clone()))
     }
 
     pub(crate) fn merchant_email(&self) -> &str {

@@ -5,7 +5,7 @@ use comptoir_contracts::notification::{Delivery, Message, MessageFilter, Message
 use comptoir_kernel::{Error, PageRequest, Result, time};
 use comptoir_storage::listing::filtered_page;
 use comptoir_storage::row::{flag, optional_id, text};
-use comptoir_storage::{Row, db_error, query, uuid_from_db};
+use comptoir_storage::{Row, db_error, query, query_scalar, uuid_from_db};
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
@@ -195,4 +195,28 @@ pub async fn order(c: &mut AnyConnection, order_id: Uuid) -> Result<Option<Known
         })
     })
     .transpose()
+}
+
+// ---- The shop ------------------------------------------------------------------------------
+
+pub async fn shop_name(c: &mut AnyConnection) -> Result<Option<String>> {
+    query_scalar::<_, String>("SELECT name FROM shop WHERE id = 1").fetch_optional(c).await.map_err(db_error)
+}
+
+/// Records the name announced with settings `version`, unless a later version is already known
+/// (events may arrive out of order).
+pub async fn set_shop_name(c: &mut AnyConnection, name: &str, version: i64) -> Result<()> {
+    query(
+        "INSERT INTO shop (id, name, version, updated_at) VALUES (1, $1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version, \
+             updated_at = excluded.updated_at \
+         WHERE shop.version < excluded.version",
+    )
+    .bind(name)
+    .bind(version)
+    .bind(time::to_db(&time::now()))
+    .execute(c)
+    .await
+    .map_err(db_error)?;
+    Ok(())
 }

@@ -5,6 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use comptoir_contracts::address::PostalAddress;
+use comptoir_contracts::admin::ShopSettings;
+use comptoir_contracts::admin::events::{self as admin, SettingsUpdated};
 use comptoir_contracts::identity::events::{self as identity, UserRegistered};
 use comptoir_contracts::inventory::events::{self as inventory, StockLow};
 use comptoir_contracts::notification::events::{self, MessageSent, PreferencesChanged};
@@ -15,7 +17,8 @@ use comptoir_contracts::shipping::ShipmentStatus;
 use comptoir_contracts::shipping::events::{self as shipping, ShipmentEvent};
 use comptoir_kernel::{Currency, Error, EventEnvelope, Money, PageRequest, RequestContext};
 use comptoir_notification::{
-    MIGRATIONS, NotificationConfig, NotificationModule, ORDERS, SHIPMENTS, STOCK_ALERTS, SmtpConfig, WELCOME, templates,
+    MIGRATIONS, NotificationConfig, NotificationModule, ORDERS, SHIPMENTS, SHOP_NAME, STOCK_ALERTS, SmtpConfig,
+    WELCOME, templates,
 };
 use comptoir_storage::{outbox, query_scalar, testing};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -267,6 +270,49 @@ async fn orders_are_confirmed_cancelled_and_refunded_to_the_customer() {
 
     assert_eq!(shop.all_messages().await.len(), 3);
     assert_eq!(shop.sent().await.len(), 3);
+}
+
+fn shop_renamed(name: &str, version: i64) -> EventEnvelope {
+    let settings = ShopSettings {
+        shop_name: name.into(),
+        default_channel: "online".into(),
+        default_currency: "EUR".into(),
+        maintenance_mode: false,
+        maintenance_message: String::new(),
+        maintenance_retry_after_secs: 300,
+        version,
+        updated_at: comptoir_kernel::time::now(),
+        updated_by: Some("staff-1".into()),
+    };
+    let data = SettingsUpdated { settings, changed: vec!["shop_name".into()] };
+    EventEnvelope::new(&ctx(), "admin", admin::SETTINGS_UPDATED, data)
+}
+
+#[tokio::test]
+async fn messages_are_signed_with_the_name_staff_last_gave_the_shop() {
+    let shop = open(None).await;
+    shop.deliver(SHOP_NAME, &shop_renamed("Chez Ann", 3)).await.unwrap();
+    // An older change arriving late does not bring the old name back.
+    shop.deliver(SHOP_NAME, &shop_renamed("Old Name", 2)).await.unwrap();
+    let (_, event) = registered("bob@example.com", Some("Bob"));
+    shop.deliver(WELCOME, &event).await.unwrap();
+    let messages = shop.all_messages().await;
+    assert_eq!(messages[0].subject, "Welcome to Chez Ann");
+
+    shop.deliver(SHOP_NAME, &shop_renamed("Chez Bob", 4)).await.unwrap();
+    shop.deliver(
+        STOCK_ALERTS,
+        &EventEnvelope::new(
+            &ctx(),
+            "inventory",
+            inventory::STOCK_LOW,
+            StockLow { sku: "MUG".into(), available: 1, threshold: 5 },
+        ),
+    )
+    .await
+    .unwrap();
+    let alert = &shop.all_messages().await[0];
+    assert!(alert.subject.contains("Chez Bob"), "{}", alert.subject);
 }
 
 #[tokio::test]
