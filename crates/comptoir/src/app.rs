@@ -75,6 +75,8 @@ pub struct App {
     inventory_module: Option<InventoryModule>,
     ordering_module: Option<OrderingModule>,
     api_db: Option<Db>,
+    /// The connections to the services this process calls.
+    remotes: remote::Remotes,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -114,6 +116,7 @@ impl App {
         };
         databases.extend(api_db.clone());
         let mut consumers = Vec::new();
+        let remotes = remote::Remotes::new(&config);
 
         let (identity, sellers): (Arc<dyn IdentityPort>, Arc<dyn SellerDirectory>) = match identity_db {
             Some(db) => {
@@ -121,19 +124,19 @@ impl App {
                 (module.clone(), module)
             }
             None => {
-                let client = Arc::new(IdentityClient::new(remote::connect(&config, Module::Identity)?));
+                let client = Arc::new(IdentityClient::new(remotes.get(Module::Identity)?));
                 (client.clone(), client)
             }
         };
         let catalog: Arc<dyn CatalogPort> = match catalog_db {
             Some(db) => Arc::new(CatalogModule::new(db, sellers)),
-            None => Arc::new(CatalogClient::new(remote::connect(&config, Module::Catalog)?)),
+            None => Arc::new(CatalogClient::new(remotes.get(Module::Catalog)?)),
         };
         let inventory_module = inventory_db.map(InventoryModule::new);
         consumers.extend(inventory_module.iter().flat_map(InventoryModule::consumers));
         let inventory: Arc<dyn InventoryPort> = match &inventory_module {
             Some(module) => Arc::new(module.clone()),
-            None => Arc::new(InventoryClient::new(remote::connect(&config, Module::Inventory)?)),
+            None => Arc::new(InventoryClient::new(remotes.get(Module::Inventory)?)),
         };
         let cart: Arc<dyn CartPort> = match cart_db {
             Some(db) => {
@@ -141,7 +144,7 @@ impl App {
                 consumers.extend(module.consumers());
                 Arc::new(module)
             }
-            None => Arc::new(CartClient::new(remote::connect(&config, Module::Cart)?)),
+            None => Arc::new(CartClient::new(remotes.get(Module::Cart)?)),
         };
         let payment: Arc<dyn PaymentPort> = match payment_db {
             Some(db) => Arc::new(PaymentModule::new(
@@ -150,7 +153,7 @@ impl App {
                     webhook_secret: config.secret("payment-webhook.secret", &config.payment.webhook_secret)?,
                 },
             )),
-            None => Arc::new(PaymentClient::new(remote::connect(&config, Module::Payment)?)),
+            None => Arc::new(PaymentClient::new(remotes.get(Module::Payment)?)),
         };
         let billing: Arc<dyn BillingPort> = match billing_db {
             Some(db) => {
@@ -158,7 +161,7 @@ impl App {
                 consumers.extend(module.consumers());
                 Arc::new(module)
             }
-            None => Arc::new(BillingClient::new(remote::connect(&config, Module::Billing)?)),
+            None => Arc::new(BillingClient::new(remotes.get(Module::Billing)?)),
         };
         let shipping: Arc<dyn ShippingPort> = match shipping_db {
             Some(db) => {
@@ -172,7 +175,7 @@ impl App {
                 consumers.extend(module.consumers());
                 Arc::new(module)
             }
-            None => Arc::new(ShippingClient::new(remote::connect(&config, Module::Shipping)?)),
+            None => Arc::new(ShippingClient::new(remotes.get(Module::Shipping)?)),
         };
         let notification: Arc<dyn NotificationPort> = match notification_db {
             Some(db) => {
@@ -180,7 +183,7 @@ impl App {
                 consumers.extend(module.consumers());
                 Arc::new(module)
             }
-            None => Arc::new(NotificationClient::new(remote::connect(&config, Module::Notification)?)),
+            None => Arc::new(NotificationClient::new(remotes.get(Module::Notification)?)),
         };
         let ordering_module = ordering_db.map(|db| {
             OrderingModule::new(
@@ -199,11 +202,11 @@ impl App {
         consumers.extend(ordering_module.iter().flat_map(OrderingModule::consumers));
         let ordering: Arc<dyn OrderingPort> = match &ordering_module {
             Some(module) => Arc::new(module.clone()),
-            None => Arc::new(OrderingClient::new(remote::connect(&config, Module::Ordering)?)),
+            None => Arc::new(OrderingClient::new(remotes.get(Module::Ordering)?)),
         };
         let admin: Arc<dyn AdminPort> = match admin_db {
             Some(db) => Arc::new(AdminModule::new(db, catalog.clone(), admin_config(&config))),
-            None => Arc::new(AdminClient::new(remote::connect(&config, Module::Admin)?)),
+            None => Arc::new(AdminClient::new(remotes.get(Module::Admin)?)),
         };
 
         // The API's database where there is one; otherwise the module's own.
@@ -251,6 +254,7 @@ impl App {
             inventory_module,
             ordering_module,
             api_db,
+            remotes,
             background: Vec::new(),
         })
     }
@@ -278,7 +282,7 @@ impl App {
         let mut office = self.local_dead_letters();
         if self.topology.role.serves_api() {
             for modules in self.remote_services().into_values() {
-                if let Ok(remote) = remote::connect(&self.config, modules[0]) {
+                if let Ok(remote) = self.remotes.get(modules[0]) {
                     office = office.with_source(RemoteDeadLetters::new(remote));
                 }
             }
@@ -319,7 +323,7 @@ impl App {
             self.databases.iter().map(|db| Arc::new(DbProbe(db.clone())) as Arc<dyn Probe>).collect();
         probes.push(Arc::new(events::BusProbe(self.bus.clone())));
         for (url, modules) in self.remote_services() {
-            if let Ok(remote) = remote::connect(&self.config, modules[0]) {
+            if let Ok(remote) = self.remotes.get(modules[0]) {
                 tracing::debug!(%url, "readiness checks this service");
                 probes.push(Arc::new(remote::ServiceProbe { modules, remote }));
             }

@@ -1,5 +1,7 @@
 //! Connections to the modules that run as their own service.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -8,15 +10,39 @@ use comptoir_grpc::{Remote, RemoteSettings};
 use crate::config::Config;
 use crate::topology::Module;
 
-/// A lazily connected channel to `module`'s service, with the configured deadline, retries and
-/// circuit breaker. The topology has checked that the modules this process calls have a URL; a
-/// module it never calls may have none.
-pub fn connect(config: &Config, module: Module) -> anyhow::Result<Remote> {
-    let url = config.services.get(module.name()).map(|s| s.url.trim()).unwrap_or_default();
-    if url.is_empty() {
-        return Ok(Remote::unconfigured(module.name()));
+/// The connections of one process to the services it calls: one per module, made on first use and
+/// shared by the module's port client, the dead-letter office and the readiness probe, so that
+/// they use one HTTP/2 connection and see the same circuit breaker.
+#[derive(Clone)]
+pub struct Remotes {
+    urls: BTreeMap<String, String>,
+    settings: RemoteSettings,
+    connected: Arc<Mutex<BTreeMap<Module, Remote>>>,
+}
+
+impl Remotes {
+    pub fn new(config: &Config) -> Self {
+        let urls = config.services.iter().map(|(module, service)| (module.clone(), service.url.trim().to_string()));
+        Remotes { urls: urls.collect(), settings: settings(config), connected: Arc::default() }
     }
-    Remote::connect(module.name(), url, settings(config)).with_context(|| format!("services.{module}.url"))
+
+    /// A lazily connected channel to `module`'s service, with the configured deadline, retries
+    /// and circuit breaker. The topology has checked that the modules this process calls have a
+    /// URL; a module it never calls may have none.
+    pub fn get(&self, module: Module) -> anyhow::Result<Remote> {
+        let mut connected = self.connected.lock().expect("remotes poisoned");
+        if let Some(remote) = connected.get(&module) {
+            return Ok(remote.clone());
+        }
+        let url = self.urls.get(module.name()).map(String::as_str).unwrap_or_default();
+        let remote = match url.is_empty() {
+            true => Remote::unconfigured(module.name()),
+            false => Remote::connect(module.name(), url, self.settings.clone())
+                .with_context(|| format!("services.{module}.url"))?,
+        };
+        connected.insert(module, remote.clone());
+        Ok(remote)
+    }
 }
 
 pub fn settings(config: &Config) -> RemoteSettings {
