@@ -332,6 +332,10 @@ pub mod events {
         /// Why, in words a customer can read ("payment declined: insufficient funds").
         pub reason: String,
         pub reservation_id: Option<Uuid>,
+        /// Cancelled before its checkout completed (declined, abandoned): never confirmed, so never
+        /// invoiced. False in events written before this field existed.
+        #[serde(default)]
+        pub before_confirmation: bool,
     }
 
     #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -83,6 +83,7 @@ fn cancelled(email: &str, customer_id: Uuid) -> EventEnvelope {
         customer_id: Some(customer_id),
         reason: "payment declined".into(),
         reservation_id: None,
+        before_confirmation: true,
     };
     EventEnvelope::new(&ctx(), "ordering", ordering::ORDER_CANCELLED, data)
 }

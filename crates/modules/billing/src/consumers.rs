@@ -2,16 +2,17 @@
 //! and makes its change in the same unit of work, so a redelivered event changes nothing.
 
 use async_trait::async_trait;
-use comptoir_contracts::ordering::events::{self as ordering, OrderPlaced};
+use comptoir_contracts::ordering::events::{self as ordering, OrderCancelled, OrderPlaced};
 use comptoir_contracts::payment::events::{self as payment, RefundCompleted};
 use comptoir_eventbus::EventHandler;
 use comptoir_kernel::{EventEnvelope, Result};
 
-use crate::BillingModule;
+use crate::{BillingModule, store};
 
 pub const INVOICE_DRAFTS: &str = "billing.invoice-drafts";
 pub const INVOICE_ISSUE: &str = "billing.invoice-issue";
 pub const CREDIT_NOTES: &str = "billing.credit-notes";
+pub const CANCELLATIONS: &str = "billing.cancellations";
 
 /// `order.order.placed`: drafts the order's invoice from its snapshot.
 pub struct InvoiceDrafts {
@@ -75,6 +76,28 @@ impl EventHandler for CreditNotes {
             return Ok(());
         }
         self.billing.credit_refund(&mut uow, &event.context(), &refund).await?;
+        uow.commit().await
+    }
+}
+
+/// `order.order.cancelled` before the checkout completed: remembers that the order will never be
+/// invoiced, so that the refund of its payment is not kept waiting for an invoice to credit.
+pub struct Cancellations {
+    pub(crate) billing: BillingModule,
+}
+
+#[async_trait]
+impl EventHandler for Cancellations {
+    async fn handle(&self, event: &EventEnvelope) -> Result<()> {
+        let cancelled: OrderCancelled = event.data_as()?;
+        if !cancelled.before_confirmation {
+            return Ok(());
+        }
+        let mut uow = self.billing.db.begin().await?;
+        if !uow.claim_inbox(CANCELLATIONS, event.id).await? {
+            return Ok(());
+        }
+        store::record_unconfirmed_cancellation(&mut uow, cancelled.order_id).await?;
         uow.commit().await
     }
 }

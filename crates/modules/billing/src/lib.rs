@@ -22,10 +22,13 @@ use comptoir_contracts::payment::events as payment;
 use comptoir_eventbus::Consumer;
 use comptoir_storage::{Db, Migrations};
 
-pub use consumers::{CREDIT_NOTES, INVOICE_DRAFTS, INVOICE_ISSUE};
+pub use consumers::{CANCELLATIONS, CREDIT_NOTES, INVOICE_DRAFTS, INVOICE_ISSUE};
 
 /// The schema is plain enough to be the same SQL on SQLite and PostgreSQL.
-const SCHEMA: &[(i64, &str, &str)] = &[(1, "billing", include_str!("../migrations/portable/0001_billing.sql"))];
+const SCHEMA: &[(i64, &str, &str)] = &[
+    (1, "billing", include_str!("../migrations/portable/0001_billing.sql")),
+    (2, "unconfirmed cancellations", include_str!("../migrations/portable/0002_unconfirmed_cancellations.sql")),
+];
 
 pub const MIGRATIONS: Migrations = Migrations { sqlite: SCHEMA, postgres: SCHEMA };
 
@@ -62,6 +65,12 @@ impl BillingModule {
                 &[ordering::CHECKOUT_COMPLETED],
                 db(),
                 Arc::new(consumers::InvoiceIssue { billing: self.clone() }),
+            ),
+            Consumer::new(
+                CANCELLATIONS,
+                &[ordering::ORDER_CANCELLED],
+                db(),
+                Arc::new(consumers::Cancellations { billing: self.clone() }),
             ),
             Consumer::new(
                 CREDIT_NOTES,

@@ -124,13 +124,20 @@ impl BillingModule {
         uow: &mut UnitOfWork,
         ctx: &RequestContext,
         refund: &RefundCompleted,
-    ) -> Result<CreditNote> {
+    ) -> Result<Option<CreditNote>> {
         let invoice = match store::invoice_for_order(uow, refund.order_id).await? {
             // Locked before anything credited against it is read: concurrent credits of one
             // invoice (several writers, as on PostgreSQL) queue here and see each other's notes.
             Some(invoice) if store::lock_issued_invoice(uow, invoice.id).await? => invoice,
-            // The refund overtook the order's completion: the bus retries later, and a refund
-            // that never finds an invoice ends up as a dead letter for staff to look at.
+            // The order was cancelled before its checkout completed (a payment taken, then the
+            // checkout abandoned): nothing was invoiced, so there is nothing to credit.
+            _ if store::cancelled_unconfirmed(uow, refund.order_id).await? => {
+                tracing::info!(order_id = %refund.order_id, refund_id = %refund.refund_id,
+                    "refund of an order cancelled before confirmation: never invoiced, no credit note");
+                return Ok(None);
+            }
+            // The refund overtook the order's completion (or its cancellation): the bus retries
+            // later, and a refund that never finds an invoice ends up as a dead letter.
             _ => {
                 return Err(Error::unavailable(format!(
                     "order {} has no issued invoice yet to credit refund {}",
@@ -139,7 +146,7 @@ impl BillingModule {
             }
         };
         if let Some(existing) = store::credit_note_for_refund(uow, refund.refund_id).await? {
-            return Ok(existing);
+            return Ok(Some(existing));
         }
         if refund.amount.currency != invoice.gross.currency {
             return Err(Error::internal(format!(
@@ -178,7 +185,7 @@ impl BillingModule {
             gross: note.gross,
         };
         uow.emit(&event(ctx, events::CREDIT_NOTE_ISSUED, issued)).await?;
-        Ok(note)
+        Ok(Some(note))
     }
 }
 

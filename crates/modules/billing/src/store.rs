@@ -434,3 +434,25 @@ pub async fn credited(c: &mut AnyConnection, invoice_id: Uuid) -> Result<(i64, i
     .map_err(db_error)?;
     Ok((int(&row, "gross")?, int(&row, "tax")?))
 }
+
+// ---- Orders cancelled before confirmation ------------------------------------------------------
+
+pub async fn record_unconfirmed_cancellation(c: &mut AnyConnection, order_id: Uuid) -> Result<()> {
+    query("INSERT INTO unconfirmed_cancellations (order_id, cancelled_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(order_id.to_string())
+        .bind(time::to_db(&time::now()))
+        .execute(c)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Whether the order was cancelled before its checkout completed (so never invoiced).
+pub async fn cancelled_unconfirmed(c: &mut AnyConnection, order_id: Uuid) -> Result<bool> {
+    let found = query("SELECT order_id FROM unconfirmed_cancellations WHERE order_id = $1")
+        .bind(order_id.to_string())
+        .fetch_optional(c)
+        .await
+        .map_err(db_error)?;
+    Ok(found.is_some())
+}

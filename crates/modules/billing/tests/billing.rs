@@ -8,13 +8,15 @@
 use std::str::FromStr;
 
 use chrono::{Datelike, Utc};
-use comptoir_billing::{BillingConfig, BillingModule, CREDIT_NOTES, INVOICE_DRAFTS, INVOICE_ISSUE, MIGRATIONS};
+use comptoir_billing::{
+    BillingConfig, BillingModule, CANCELLATIONS, CREDIT_NOTES, INVOICE_DRAFTS, INVOICE_ISSUE, MIGRATIONS,
+};
 use comptoir_contracts::address::PostalAddress;
 use comptoir_contracts::billing::events::{self, CreditNoteIssued, InvoiceEvent};
 use comptoir_contracts::billing::{
     BillingPort, ChannelTaxMode, InvoiceStatus, NewTaxRule, Party, TaxBreakdown, TaxRequest, TaxableLine,
 };
-use comptoir_contracts::ordering::events::{self as ordering, OrderPlaced};
+use comptoir_contracts::ordering::events::{self as ordering, OrderCancelled, OrderPlaced};
 use comptoir_contracts::ordering::{OrderLine, OrderSnapshot, OrderTotals, ShippingChoice};
 use comptoir_contracts::payment::events::{self as payment, RefundCompleted};
 use comptoir_kernel::{Currency, Error, EventEnvelope, Money, PageRequest, RequestContext};
@@ -671,6 +673,41 @@ async fn a_refund_before_the_invoice_is_issued_is_retried_later() {
     let notes = shop.billing.credit_notes_for_order(&ctx(), order.order_id).await.unwrap();
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].number, format!("CN-{}-000001", year()), "the failed attempts took no number");
+}
+
+fn cancelled_event(order: &OrderSnapshot, before_confirmation: bool) -> EventEnvelope {
+    let data = OrderCancelled {
+        order_id: order.order_id,
+        number: order.number.clone(),
+        email: order.email.clone(),
+        customer_id: order.customer_id,
+        reason: "checkout did not complete in time".into(),
+        reservation_id: None,
+        before_confirmation,
+    };
+    EventEnvelope::new(&ctx(), "ordering", ordering::ORDER_CANCELLED, data)
+}
+
+#[tokio::test]
+async fn refunding_an_order_cancelled_before_confirmation_needs_no_credit_note() {
+    // Paid, then abandoned: ordering cancels the order, then payment refunds it.
+    let shop = open().await;
+    let order = tee_order();
+    shop.place(&order).await;
+    shop.deliver(CANCELLATIONS, &cancelled_event(&order, true)).await.unwrap();
+    shop.deliver(CREDIT_NOTES, &refund_event(&order, Uuid::now_v7(), 1000)).await.unwrap();
+    assert!(shop.billing.credit_notes_for_order(&ctx(), order.order_id).await.unwrap().is_empty());
+    assert!(shop.events(events::CREDIT_NOTE_ISSUED).await.is_empty());
+
+    // A cancellation after confirmation says nothing of the kind: its refund waits for the invoice.
+    let confirmed = order_of("CO-000043", &[("Espresso cup", 1, 2900)], 0);
+    shop.place(&confirmed).await;
+    shop.deliver(CANCELLATIONS, &cancelled_event(&confirmed, false)).await.unwrap();
+    let refund = refund_event(&confirmed, Uuid::now_v7(), 2900);
+    assert_eq!(shop.deliver(CREDIT_NOTES, &refund).await.unwrap_err().status(), 503);
+    shop.complete(&confirmed).await;
+    shop.deliver(CREDIT_NOTES, &refund).await.unwrap();
+    assert_eq!(shop.billing.credit_notes_for_order(&ctx(), confirmed.order_id).await.unwrap().len(), 1);
 }
 
 // ---- PDF --------------------------------------------------------------------------------------

@@ -638,6 +638,7 @@ mod orders {
             customer_id: None,
             reason: "payment declined".into(),
             reservation_id: Some(dropped.id),
+            before_confirmation: true,
         };
         order_event(&shop, ordering::ORDER_CANCELLED, &cancelled).await;
         assert_eq!(shop.totals("TEE-M").await, (3, 0, 3));

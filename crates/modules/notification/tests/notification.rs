@@ -247,6 +247,7 @@ async fn orders_are_confirmed_cancelled_and_refunded_to_the_customer() {
         customer_id: Some(customer_id),
         reason: "payment declined: insufficient funds".into(),
         reservation_id: None,
+        before_confirmation: true,
     };
     shop.deliver(ORDERS, &EventEnvelope::new(&ctx(), "ordering", ordering::ORDER_CANCELLED, cancelled)).await.unwrap();
     let m = &shop.by_template(templates::ORDER_CANCELLED).await[0];

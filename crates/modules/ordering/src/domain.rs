@@ -339,7 +339,8 @@ impl OrderRecord {
         }
     }
 
-    pub fn cancelled_event(&self) -> OrderCancelled {
+    /// `before_confirmation`: the order was cancelled before its checkout completed.
+    pub fn cancelled_event(&self, before_confirmation: bool) -> OrderCancelled {
         OrderCancelled {
             order_id: self.order.id,
             number: self.order.number.clone(),
@@ -347,6 +348,7 @@ impl OrderRecord {
             customer_id: self.order.customer_id,
             reason: self.order.cancellation_reason.clone().unwrap_or_default(),
             reservation_id: self.order.reservation_id,
+            before_confirmation,
         }
     }
 

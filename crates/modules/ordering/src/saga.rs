@@ -365,7 +365,7 @@ impl OrderingModule {
                     Refusal::Failure(failure) => r.fail(failure, actor, now)?,
                     Refusal::Reason(reason) => r.cancel(reason, None, actor, now)?,
                 };
-                Ok(Some(vec![event(ctx, events::ORDER_CANCELLED, r.cancelled_event())]))
+                Ok(Some(vec![event(ctx, events::ORDER_CANCELLED, r.cancelled_event(true))]))
             })
             .await;
         if let Err(e) = written {
@@ -472,7 +472,7 @@ impl OrderingModule {
                     return Ok(None);
                 }
                 release = r.cancel(reason, None, SYSTEM, now)?.release;
-                Ok(Some(vec![event(ctx, events::ORDER_CANCELLED, r.cancelled_event())]))
+                Ok(Some(vec![event(ctx, events::ORDER_CANCELLED, r.cancelled_event(true))]))
             })
             .await?;
         if let Some(reservation_id) = release {

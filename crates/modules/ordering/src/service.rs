@@ -188,10 +188,12 @@ impl OrderingPort for OrderingModule {
         let mut too_late = None;
         let changed = self
             .change(id, None, |r| {
+                let unconfirmed =
+                    matches!(r.status(), OrderStatus::Pending | OrderStatus::StockReserved | OrderStatus::Paid);
                 match (r.cancel(&cause, refunded, &actor, now), refunded) {
                     (Ok(undone), _) => {
                         release = undone.release;
-                        let mut out = vec![event(ctx, events::ORDER_CANCELLED, r.cancelled_event())];
+                        let mut out = vec![event(ctx, events::ORDER_CANCELLED, r.cancelled_event(unconfirmed))];
                         if refunded.is_some() || !undone.restock.is_empty() {
                             let amount = refunded.unwrap_or(Money::zero(r.order.currency));
                             let refund = r.refunded_event(amount, undone.restock, Some(cause.clone()));
