@@ -135,6 +135,28 @@ echo "ready in $(( ($(date +%s%N) - start) / 1000000 )) ms"
 sleep 2
 echo "idle memory (RSS): $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
 
+# Where the load's work went: CPU seconds of the server, PostgreSQL and RabbitMQ, and on
+# PostgreSQL the transactions each module database committed (or rolled back).
+# CPU seconds used so far by the processes named $1 (or with pid $2): utime + stime from /proc.
+cpu_seconds() {
+    { [ -n "${2:-}" ] && echo "$2" || pgrep -x "$1"; } | while read -r pid; do
+        awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || true
+    done | awk -v hz="$(getconf CLK_TCK)" '{s += $1} END {printf "%.1f", s / hz}'
+}
+pg_transactions() {
+    psql -h 127.0.0.1 -U postgres -AtX -F' ' -c "SELECT datname, xact_commit, xact_rollback FROM pg_stat_database \
+        WHERE datname LIKE 'comptoir_bench_%' ORDER BY datname"
+}
+if [ "$BACKEND" = postgres ]; then pg_transactions >"$DATA/transactions.before"; fi
+cpu_before="$(cpu_seconds comptoir $PID) $(cpu_seconds postgres) $(cpu_seconds beam.smp)"
+
 echo "== load"
 "$BIN/comptoir-bench" --base "http://127.0.0.1:$PORT" --concurrency "$CONCURRENCY" --duration "$DURATION" "$@"
 echo "memory after load (RSS): $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
+echo "$cpu_before $(cpu_seconds comptoir $PID) $(cpu_seconds postgres) $(cpu_seconds beam.smp)" |
+    awk '{printf "CPU seconds during the load: comptoir %.1f, postgres %.1f, rabbitmq %.1f\n", $4 - $1, $5 - $2, $6 - $3}'
+if [ "$BACKEND" = postgres ]; then
+    echo "transactions during the load (committed / rolled back), by module database:"
+    pg_transactions | join - "$DATA/transactions.before" |
+        awk '{printf "  %-14s %7d / %d\n", substr($1, 16), $2 - $4, $3 - $5; c += $2 - $4; r += $3 - $5} END {printf "  %-14s %7d / %d\n", "all", c, r}'
+fi
