@@ -66,6 +66,8 @@ if [ "${1:-}" = "distributed" ]; then
         set +a
         while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^COMPTOIR_SERVICES__' || true)
         export COMPTOIR_HTTP__ADDR="127.0.0.1:$MONOLITH" COMPTOIR_DATA_DIR="$TOPOLOGY_DIR/data/monolith"
+        # Eleven pools of 4 beside the topology's eleven of 5 stay under PostgreSQL's 100 connections.
+        export COMPTOIR_STORAGE__POSTGRES_POOL_SIZE=4
         exec "$BIN/comptoir" serve >"$TOPOLOGY_DIR/logs/monolith.log" 2>&1
     ) &
     MONOLITH_PID=$!

@@ -426,7 +426,7 @@ impl App {
 
 async fn open(config: &Config, module: &'static str, migrations: &Migrations) -> anyhow::Result<Db> {
     let db = match config.databases.get(module) {
-        Some(url) => Db::connect(module, url).await,
+        Some(url) => Db::connect_with_pool(module, url, config.storage.postgres_pool_size).await,
         None => Db::open_sqlite(module, &config.data_dir).await,
     }
     .with_context(|| format!("opening the {module} database"))?;

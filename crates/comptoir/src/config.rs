@@ -27,12 +27,29 @@ pub struct Config {
     pub log: LogConfig,
     /// Per-module database URLs overriding the embedded default (`catalog = "sqlite:///var/lib/catalog.sqlite"`).
     pub databases: BTreeMap<String, String>,
+    pub storage: StorageConfig,
     /// Modules running as their own service: `[services.payment] url = "http://127.0.0.1:9006"`.
     /// A module with a URL is called over gRPC instead of running in this process.
     pub services: BTreeMap<String, ServiceConfig>,
     /// How this process calls remote services.
     pub remote: RemoteConfig,
     pub grpc: GrpcConfig,
+}
+
+/// How this process uses its module databases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Connections each module running here keeps to PostgreSQL at most. A process opens one pool
+    /// per module it runs: the monolith eleven, a service one or two; size them so that every
+    /// process together stays under the server's `max_connections`.
+    pub postgres_pool_size: u32,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { postgres_pool_size: comptoir_storage::POSTGRES_POOL_SIZE }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -278,6 +295,7 @@ impl Default for Config {
             notification: NotificationConfig::default(),
             log: LogConfig::default(),
             databases: BTreeMap::new(),
+            storage: StorageConfig::default(),
             services: BTreeMap::new(),
             remote: RemoteConfig::default(),
             grpc: GrpcConfig::default(),
@@ -422,6 +440,11 @@ impl Config {
             "events.namespace {:?} may hold only lowercase letters, digits and dashes",
             events.namespace
         );
+        anyhow::ensure!(
+            (1..=1000).contains(&self.storage.postgres_pool_size),
+            "storage.postgres_pool_size {} must be between 1 and 1000",
+            self.storage.postgres_pool_size
+        );
         for name in self.services.keys() {
             anyhow::ensure!(
                 crate::topology::Module::parse(name).is_some(),
@@ -517,6 +540,19 @@ mod tests {
             let loaded = Config::load(Some(Path::new("example.toml"))).map_err(|e| e.to_string())?;
             let defaults = serde_json::to_value(Config::default()).map_err(|e| e.to_string())?;
             assert_eq!(serde_json::to_value(loaded).map_err(|e| e.to_string())?, defaults);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_postgres_pool_size_is_configurable_within_reason() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.storage.postgres_pool_size, 5);
+            jail.set_env("COMPTOIR_STORAGE__POSTGRES_POOL_SIZE", "2");
+            assert_eq!(Config::load(None).map_err(|e| e.to_string())?.storage.postgres_pool_size, 2);
+            jail.set_env("COMPTOIR_STORAGE__POSTGRES_POOL_SIZE", "0");
+            let error = format!("{:#}", Config::load(None).unwrap_err());
+            assert!(error.contains("storage.postgres_pool_size 0 must be between 1 and 1000"), "{error}");
             Ok(())
         });
     }

@@ -28,7 +28,7 @@ pub struct Db {
 
 static INSTALL_DRIVERS: Once = Once::new();
 
-/// Connections each module keeps to PostgreSQL at most.
+/// Connections each module keeps to PostgreSQL at most, unless told otherwise.
 pub const POSTGRES_POOL_SIZE: u32 = 5;
 
 impl Db {
@@ -42,6 +42,12 @@ impl Db {
 
     /// Connects to a database URL (`sqlite://...` or `postgres://...`).
     pub async fn connect(module: &'static str, url: &str) -> Result<Db, Error> {
+        Self::connect_with_pool(module, url, POSTGRES_POOL_SIZE).await
+    }
+
+    /// Connects with at most `postgres_pool_size` connections on PostgreSQL (SQLite pools are
+    /// sized by its single writer and the cores).
+    pub async fn connect_with_pool(module: &'static str, url: &str, postgres_pool_size: u32) -> Result<Db, Error> {
         INSTALL_DRIVERS.call_once(sqlx::any::install_default_drivers);
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -76,7 +82,7 @@ impl Db {
             Backend::Postgres => {
                 // Modest per module: a monolith on one PostgreSQL server opens one pool per module.
                 let pool = AnyPoolOptions::new()
-                    .max_connections(POSTGRES_POOL_SIZE)
+                    .max_connections(postgres_pool_size.max(1))
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await

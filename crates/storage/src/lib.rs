@@ -16,7 +16,7 @@ pub mod row;
 pub mod testing;
 mod unit_of_work;
 
-pub use db::{Backend, Db, db_error, is_unique_violation};
+pub use db::{Backend, Db, POSTGRES_POOL_SIZE, db_error, is_unique_violation};
 pub use migrate::Migrations;
 pub use unit_of_work::UnitOfWork;
 
