@@ -14,7 +14,8 @@ pub const DEFAULT_RETRY_AFTER_SECS: u32 = 300;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ShopSettings {
-    /// Shown on the storefront, in messages and on invoices.
+    /// Shown on the storefront and signing the shop's messages. Invoices keep the seller's legal
+    /// name from the configuration (`shop.name`).
     pub shop_name: String,
     /// The sales channel (a catalog channel code) the storefront sells in.
     pub default_channel: String,
