@@ -176,6 +176,9 @@ pub trait InventoryPort: Send + Sync {
         sku: &str,
         threshold: Option<i64>,
     ) -> Result<SkuStock>;
+    /// SKUs whose available units are at or below their low-stock threshold, lowest first (then by
+    /// SKU). SKUs without a threshold, and those the catalog discontinued, are never listed.
+    async fn low_stock(&self, ctx: &RequestContext, page: PageRequest) -> Result<Page<SkuStock>>;
 
     /// Reserves every line or nothing; 409 `insufficient-stock` naming the line otherwise.
     async fn reserve(&self, ctx: &RequestContext, input: ReserveStock) -> Result<Reservation>;

@@ -148,6 +148,17 @@ impl InventoryPort for InventoryClient {
         Ok(convert::sku_stock(reply))
     }
 
+    async fn low_stock(&self, ctx: &RequestContext, page_request: PageRequest) -> Result<Page<SkuStock>> {
+        let message = pb::LowStockRequest { page: Some(to_page_request(&page_request)) };
+        let reply = self
+            .remote
+            .call(ctx, Call::Idempotent, "LowStock", message, |channel, request| async move {
+                grpc(channel).low_stock(request).await
+            })
+            .await?;
+        decoded(page(reply.skus.into_iter().map(convert::sku_stock).collect(), reply.page))
+    }
+
     async fn reserve(&self, ctx: &RequestContext, input: ReserveStock) -> Result<Reservation> {
         let message = convert::to_reserve_request(input);
         let reply = self

@@ -91,6 +91,15 @@ impl InventoryService for InventoryServer {
         reply(stock.map(|stock| convert::to_sku_stock(&stock)))
     }
 
+    async fn low_stock(&self, request: Request<pb::LowStockRequest>) -> RpcResult<pb::LowStockResponse> {
+        let ctx = incoming_context(&request);
+        let page = page_request(request.into_inner().page);
+        reply(self.port.low_stock(&ctx, page).await.map(|page| pb::LowStockResponse {
+            skus: page.items.iter().map(convert::to_sku_stock).collect(),
+            page: Some(to_page_info(&page)),
+        }))
+    }
+
     async fn reserve(&self, request: Request<pb::ReserveRequest>) -> RpcResult<pb::Reservation> {
         let ctx = incoming_context(&request);
         let input = convert::reserve_stock(request.into_inner());

@@ -215,6 +215,34 @@ async fn locations_stock_and_movements_round_trip() {
 }
 
 #[tokio::test]
+async fn low_stock_pages_come_back_as_in_process() {
+    let h = start().await;
+    h.announce(&["MUG", "TEE", "CAP"]).await;
+    h.location("paris").await;
+    h.location("lyon").await;
+    h.stocked("MUG", "paris", 2).await;
+    h.stocked("MUG", "lyon", 1).await;
+    h.stocked("TEE", "paris", 10).await;
+    for (sku, threshold) in [("MUG", 5), ("TEE", 2), ("CAP", 0)] {
+        h.local.set_low_stock_threshold(&ctx(), sku, Some(threshold)).await.unwrap();
+    }
+
+    let remote = h.remote.low_stock(&ctx(), PageRequest::default()).await.unwrap();
+    assert_eq!(json(&remote), json(&h.local.low_stock(&ctx(), PageRequest::default()).await.unwrap()));
+    let seen: Vec<(&str, i64, Option<i64>)> =
+        remote.items.iter().map(|s| (s.sku.as_str(), s.available, s.low_stock_threshold)).collect();
+    assert_eq!((seen, remote.total), (vec![("CAP", 0, Some(0)), ("MUG", 3, Some(5))], 2));
+    assert_eq!(remote.items[1].levels.len(), 2);
+
+    let second = h.remote.low_stock(&ctx(), PageRequest::new(2, 1).unwrap()).await.unwrap();
+    assert_eq!((second.total, second.page, second.per_page, second.items[0].sku.as_str()), (2, 2, 1, "MUG"));
+
+    let bad = PageRequest { page: 1, per_page: 500 };
+    let e = same_error(h.local.low_stock(&ctx(), bad).await, h.remote.low_stock(&ctx(), bad).await);
+    assert_eq!(fields(&e), ["per_page"]);
+}
+
+#[tokio::test]
 async fn reservations_follow_their_life_cycle_and_retries_are_answered_alike() {
     let h = start().await;
     h.announce(&["TEE", "CAP"]).await;

@@ -200,6 +200,9 @@ impl InventoryPort for FakeInventory {
     async fn release_expired(&self, _: &RequestContext) -> Result<u64> {
         not_used()
     }
+    async fn low_stock(&self, _: &RequestContext, _: PageRequest) -> Result<Page<SkuStock>> {
+        not_used()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

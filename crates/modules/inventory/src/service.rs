@@ -391,6 +391,22 @@ impl InventoryPort for InventoryModule {
         Ok(domain::sku_stock(sku, &levels, threshold))
     }
 
+    async fn low_stock(&self, _ctx: &RequestContext, page: PageRequest) -> Result<Page<SkuStock>> {
+        page.validate()?;
+        let mut c = self.reader().await?;
+        let (low, total) = store::low_stock(&mut c, page).await?;
+        let skus: Vec<String> = low.iter().map(|(sku, _)| sku.clone()).collect();
+        let mut levels = store::levels_of(&mut c, &skus).await?;
+        let items = low
+            .into_iter()
+            .map(|(sku, threshold)| {
+                let levels = levels.remove(&sku).unwrap_or_default();
+                domain::sku_stock(&sku, &levels, Some(threshold))
+            })
+            .collect();
+        Ok(Page::new(items, page, total))
+    }
+
     async fn reserve(&self, ctx: &RequestContext, input: ReserveStock) -> Result<Reservation> {
         let request = domain::parse_reserve(input)?;
         let skus: Vec<String> = request.lines.iter().map(|l| l.sku.clone()).collect();

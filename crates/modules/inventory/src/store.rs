@@ -186,6 +186,57 @@ pub async fn levels(c: &mut AnyConnection, sku: &str) -> Result<Vec<Level>> {
         .collect()
 }
 
+/// The stock of each of `skus` at every location that ever held it, by SKU then location code.
+pub async fn levels_of(c: &mut AnyConnection, skus: &[String]) -> Result<HashMap<String, Vec<Level>>> {
+    let mut levels: HashMap<String, Vec<Level>> = HashMap::new();
+    if skus.is_empty() {
+        return Ok(levels);
+    }
+    let sql = format!(
+        "SELECT s.sku, s.location_id, l.code, s.on_hand, s.reserved FROM stock_levels s \
+         JOIN locations l ON l.id = s.location_id WHERE s.sku IN ({}) ORDER BY s.sku, l.code",
+        placeholders(1, skus.len())
+    );
+    let mut q = query(AssertSqlSafe(sql));
+    for sku in skus {
+        q = q.bind(sku);
+    }
+    for row in q.fetch_all(c).await.map_err(db_error)? {
+        levels.entry(text(&row, "sku")?).or_default().push(Level {
+            location_id: text(&row, "location_id")?,
+            location: text(&row, "code")?,
+            on_hand: int(&row, "on_hand")?,
+            reserved: int(&row, "reserved")?,
+        });
+    }
+    Ok(levels)
+}
+
+/// SKUs with a threshold that their available units (across locations; none held is 0) have
+/// reached, lowest available first, then by SKU: one page of (SKU, threshold), and how many in all.
+/// Discontinued SKUs are left out: nobody restocks them.
+pub async fn low_stock(c: &mut AnyConnection, page: PageRequest) -> Result<(Vec<(String, i64)>, u64)> {
+    const LOW: &str = "SELECT k.sku, k.low_stock_threshold, \
+             COALESCE(CAST(SUM(s.on_hand - s.reserved) AS BIGINT), 0) AS available \
+         FROM skus k LEFT JOIN stock_levels s ON s.sku = k.sku \
+         WHERE k.low_stock_threshold IS NOT NULL AND k.discontinued = FALSE \
+         GROUP BY k.sku, k.low_stock_threshold \
+         HAVING COALESCE(CAST(SUM(s.on_hand - s.reserved) AS BIGINT), 0) <= k.low_stock_threshold";
+    let rows = query(AssertSqlSafe(format!("{LOW} ORDER BY available, k.sku LIMIT $1 OFFSET $2")))
+        .bind(page.limit())
+        .bind(page.offset())
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_error)?;
+    let total: i64 = query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM ({LOW}) low")))
+        .fetch_one(c)
+        .await
+        .map_err(db_error)?;
+    let items =
+        rows.iter().map(|row| Ok((text(row, "sku")?, int(row, "low_stock_threshold")?))).collect::<Result<_>>()?;
+    Ok((items, total as u64))
+}
+
 /// Available units of each SKU at each location, for allocating a reservation.
 pub async fn availability(c: &mut AnyConnection, skus: &[String]) -> Result<Vec<Availability>> {
     if skus.is_empty() {

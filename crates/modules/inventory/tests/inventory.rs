@@ -337,6 +337,66 @@ async fn low_stock_is_announced_when_available_crosses_the_threshold() {
 }
 
 #[tokio::test]
+async fn low_stock_lists_skus_at_or_below_their_threshold_lowest_first() {
+    let shop = open().await;
+    shop.announce(&["MUG", "TEE", "CAP", "PEN", "HAT"]).await;
+    let old_product = shop.announce(&["OLD"]).await;
+    shop.location("paris").await;
+    shop.location("lyon").await;
+    let low = |shop: &Shop, page: PageRequest| {
+        let inventory = shop.inventory.clone();
+        async move {
+            let found = inventory.low_stock(&ctx(), page).await.unwrap();
+            let items: Vec<(String, i64, Option<i64>)> =
+                found.items.iter().map(|s| (s.sku.clone(), s.available, s.low_stock_threshold)).collect();
+            (items, found.total)
+        }
+    };
+    assert_eq!(low(&shop, PageRequest::default()).await, (vec![], 0), "no thresholds, no alerts");
+
+    // MUG: 3 available across two locations, threshold 5: low.
+    shop.receive("MUG", "paris", 2).await;
+    shop.receive("MUG", "lyon", 1).await;
+    shop.inventory.set_low_stock_threshold(&ctx(), "MUG", Some(5)).await.unwrap();
+    // TEE: 10 on hand, threshold 2: fine until 9 are reserved.
+    shop.receive("TEE", "paris", 10).await;
+    shop.inventory.set_low_stock_threshold(&ctx(), "TEE", Some(2)).await.unwrap();
+    // CAP: never stocked, threshold 0: at its threshold.
+    shop.inventory.set_low_stock_threshold(&ctx(), "CAP", Some(0)).await.unwrap();
+    // PEN: no threshold, nothing in stock: not an alert.
+    // HAT: exactly at its threshold.
+    shop.receive("HAT", "lyon", 4).await;
+    shop.inventory.set_low_stock_threshold(&ctx(), "HAT", Some(4)).await.unwrap();
+    // OLD: low, but the catalog dropped it.
+    shop.inventory.set_low_stock_threshold(&ctx(), "OLD", Some(3)).await.unwrap();
+    shop.deliver(&product_event(catalog::PRODUCT_DELETED, old_product, "Old", &["OLD"])).await;
+
+    let expected = vec![("CAP".to_string(), 0, Some(0)), ("MUG".into(), 3, Some(5)), ("HAT".into(), 4, Some(4))];
+    assert_eq!(low(&shop, PageRequest::default()).await, (expected, 3));
+    let mug = shop.inventory.low_stock(&ctx(), PageRequest::new(2, 1).unwrap()).await.unwrap();
+    assert_eq!((mug.total, mug.page, mug.per_page, mug.items.len()), (3, 2, 1, 1));
+    let levels: Vec<(&str, i64)> = mug.items[0].levels.iter().map(|l| (l.location.as_str(), l.available)).collect();
+    assert_eq!(levels, [("lyon", 1), ("paris", 2)]);
+    assert_eq!((mug.items[0].on_hand, mug.items[0].reserved), (3, 0));
+
+    // Reserved units are not available: TEE falls to 1.
+    shop.reserve("cart-1", &[("TEE", 9)]).await.unwrap();
+    let (items, total) = low(&shop, PageRequest::default()).await;
+    let skus: Vec<&str> = items.iter().map(|(sku, _, _)| sku.as_str()).collect();
+    assert_eq!((skus, total), (vec!["CAP", "TEE", "MUG", "HAT"], 4));
+    let tee = shop.inventory.low_stock(&ctx(), PageRequest::new(1, 2).unwrap()).await.unwrap();
+    assert_eq!((tee.items[1].on_hand, tee.items[1].reserved, tee.items[1].available), (10, 9, 1));
+
+    // Restocked above the threshold, or the threshold cleared: no longer listed.
+    shop.receive("MUG", "paris", 10).await;
+    shop.inventory.set_low_stock_threshold(&ctx(), "CAP", None).await.unwrap();
+    let (items, total) = low(&shop, PageRequest::default()).await;
+    let skus: Vec<&str> = items.iter().map(|(sku, _, _)| sku.as_str()).collect();
+    assert_eq!((skus, total), (vec!["TEE", "HAT"], 2));
+    assert!(shop.inventory.low_stock(&ctx(), PageRequest { page: 0, per_page: 20 }).await.is_err());
+}
+
+#[tokio::test]
 async fn reservations_are_all_or_nothing_and_split_across_locations() {
     let shop = open().await;
     shop.announce(&["TEE", "CAP"]).await;
