@@ -6,6 +6,9 @@
 # 127.0.0.1:5432, the whole API suite on PostgreSQL with RabbitMQ, and the same suite against the
 # distributed topology (every module a gRPC service behind the gateway) and a mixed one. On a fresh machine it
 # installs and starts what the tests need first; a server it cannot get running fails the run, loudly.
+# The storefront and the back office are driven in headless Chromium (Debian's chromium with
+# playwright-core from npm, both installed here when missing), in the monolith and in the
+# distributed topology.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -104,16 +107,32 @@ ensure_tansu() {
     fi
 }
 
+# The browser tests: Debian's Chromium, Node.js and playwright-core (pinned in the lock file).
+ensure_browser() {
+    [ -x /usr/bin/chromium ] || apt_install chromium
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    local dir=crates/web/tests/browser
+    if [ ! -d "$dir/node_modules/playwright-core" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+        echo "installing playwright-core for the browser tests"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+    if [ ! -x /usr/bin/chromium ] || [ ! -d "$dir/node_modules/playwright-core" ]; then
+        echo "error: the browser tests need /usr/bin/chromium and playwright-core, and they could not be installed" >&2
+        exit 1
+    fi
+}
+
 echo "== formatting"
 cargo fmt --all --check
 
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== brokers"
+echo "== brokers and the browser"
 ensure_rabbitmq
 ensure_nats
 ensure_tansu
+ensure_browser
 
 echo "== tests (SQLite; event buses on memory, RabbitMQ, NATS and Kafka)"
 cargo test --workspace --locked
@@ -131,10 +150,11 @@ rabbitmqctl -q set_permissions -p comptoir_test guest '.*' '.*' '.*'
 export COMPTOIR_TEST_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5672/comptoir_test
 COMPTOIR_TEST_BACKEND=postgres COMPTOIR_TEST_BUS=rabbitmq cargo test --locked -p comptoir
 
-echo "== the same API suite against the distributed topology (PostgreSQL, RabbitMQ, gRPC, gateway)"
-# Every module its own service behind the gateway; then the monolith with payment extracted.
+echo "== the same API and browser suites against the distributed topology (PostgreSQL, RabbitMQ, gRPC, gateway)"
+# Every module its own service behind the gateway, the storefront and the back office as their own
+# roles; then the monolith with payment extracted.
 COMPTOIR_TEST_TOPOLOGY=distributed COMPTOIR_TEST_BACKEND=postgres COMPTOIR_TEST_BUS=rabbitmq \
-    cargo test --locked -p comptoir --test api
+    cargo test --locked -p comptoir --test api --test web
 COMPTOIR_TEST_TOPOLOGY=mixed COMPTOIR_TEST_BUS=rabbitmq cargo test --locked -p comptoir --test api
 echo "== a RabbitMQ restart in the middle of a distributed run (alone: it stops the broker)"
 COMPTOIR_TEST_TOPOLOGY=distributed COMPTOIR_TEST_BUS=rabbitmq \

@@ -66,6 +66,9 @@ pub struct App {
     pub admin: Arc<dyn AdminPort>,
     /// How the API tells who calls: the identity port, or a cache in front of its service.
     pub authenticator: Arc<dyn Authenticator>,
+    /// The admin settings as this process acts on them, shared by the API and the web pages so
+    /// that a change made through either applies to both at once.
+    pub shop_settings: Arc<ShopSettingsCache>,
     pub bus: Arc<dyn EventBus>,
     /// What each side received, when publishing to two providers while migrating.
     pub dual_write: Option<Arc<DualWriteBus>>,
@@ -110,9 +113,9 @@ impl App {
         let notification_db = local_db(Module::Notification, &comptoir_notification::MIGRATIONS).await?;
         let ordering_db = local_db(Module::Ordering, &comptoir_ordering::MIGRATIONS).await?;
         let admin_db = local_db(Module::Admin, &comptoir_admin::MIGRATIONS).await?;
-        let api_db = match role.serves_api() {
-            true => Some(open(&config, "api", &comptoir_api::IDEMPOTENCY_MIGRATIONS).await?),
-            false => None,
+        let api_db = match role.own_database() {
+            Some(name) => Some(open(&config, name, &comptoir_api::IDEMPOTENCY_MIGRATIONS).await?),
+            None => None,
         };
         databases.extend(api_db.clone());
         let mut consumers = Vec::new();
@@ -227,14 +230,17 @@ impl App {
                 let verifier = TokenVerifier::new(&identity_config(&config)?);
                 let ttl = Duration::from_secs(config.auth.cache_ttl_secs);
                 let cache = CachedAuthenticator::new(identity.clone(), verifier, ttl);
-                if role.serves_api() {
+                if role.faces_users() {
                     auth_cache::subscribe(&bus, &home_db, cache.clone()).await?;
                 }
                 cache
             }
         };
 
+        let shop_settings =
+            Arc::new(ShopSettingsCache::new(admin.clone(), Duration::from_millis(config.http.settings_cache_ms)));
         Ok(App {
+            shop_settings,
             config,
             topology,
             identity,
@@ -280,7 +286,7 @@ impl App {
     /// services it calls (each process asked once, however many modules it runs).
     pub fn dead_letter_office(&self) -> DeadLetterOffice {
         let mut office = self.local_dead_letters();
-        if self.topology.role.serves_api() {
+        if self.topology.role.faces_users() {
             for modules in self.remote_services().into_values() {
                 if let Ok(remote) = self.remotes.get(modules[0]) {
                     office = office.with_source(RemoteDeadLetters::new(remote));
@@ -335,7 +341,7 @@ impl App {
     fn remote_services(&self) -> std::collections::BTreeMap<String, Vec<Module>> {
         let needed: Vec<Module> = match self.topology.role {
             Role::Service(module) => module.dependencies().to_vec(),
-            Role::Monolith | Role::Gateway => Module::ALL.to_vec(),
+            Role::Monolith | Role::Gateway | Role::Storefront | Role::BackOffice => Module::ALL.to_vec(),
         };
         let mut services = std::collections::BTreeMap::<String, Vec<Module>>::new();
         for module in needed.into_iter().filter(|m| !self.topology.is_local(*m)) {
@@ -361,10 +367,7 @@ impl App {
             shipping: self.shipping.clone(),
             notification: self.notification.clone(),
             admin: self.admin.clone(),
-            shop_settings: Arc::new(ShopSettingsCache::new(
-                self.admin.clone(),
-                Duration::from_millis(self.config.http.settings_cache_ms),
-            )),
+            shop_settings: self.shop_settings.clone(),
             bus: self.bus.clone(),
             dead_letters: self.dead_letter_office(),
             probes: self.probes(),
@@ -373,6 +376,32 @@ impl App {
             settings: ApiSettings {
                 body_limit: self.config.http.body_limit_bytes,
                 request_timeout: Duration::from_secs(self.config.http.request_timeout_secs),
+            },
+        }
+    }
+
+    /// The storefront's and the back office's state; only roles that face users have one.
+    pub fn web_state(&self) -> comptoir_web::WebState {
+        comptoir_web::WebState {
+            identity: self.identity.clone(),
+            authenticator: self.authenticator.clone(),
+            catalog: self.catalog.clone(),
+            inventory: self.inventory.clone(),
+            cart: self.cart.clone(),
+            ordering: self.ordering.clone(),
+            payment: self.payment.clone(),
+            billing: self.billing.clone(),
+            shipping: self.shipping.clone(),
+            notification: self.notification.clone(),
+            admin: self.admin.clone(),
+            shop_settings: self.shop_settings.clone(),
+            dead_letters: self.dead_letter_office(),
+            probes: self.probes(),
+            event_bus: self.bus.provider().to_string(),
+            settings: comptoir_web::WebSettings {
+                secure_cookies: self.config.web.secure_cookies,
+                request_timeout: Duration::from_secs(self.config.http.request_timeout_secs),
+                ..comptoir_web::WebSettings::default()
             },
         }
     }

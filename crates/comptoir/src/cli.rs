@@ -62,16 +62,26 @@ pub struct RoleArgs {
     #[arg(long, value_name = "MODULE", conflicts_with = "gateway", value_parser = parse_module)]
     pub service: Option<Module>,
     /// Serve the public REST API and reach every module through `services.<module>.url`.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["storefront", "backoffice"])]
     pub gateway: bool,
+    /// Serve only the storefront (`web.storefront_addr`, port 9000), reaching every module through
+    /// `services.<module>.url`.
+    #[arg(long, conflicts_with_all = ["service", "backoffice"])]
+    pub storefront: bool,
+    /// Serve only the back office (`web.backoffice_addr`, port 9010), reaching every module
+    /// through `services.<module>.url`.
+    #[arg(long, conflicts_with = "service")]
+    pub backoffice: bool,
 }
 
 impl RoleArgs {
     pub fn role(&self) -> Role {
-        match (self.service, self.gateway) {
-            (Some(module), _) => Role::Service(module),
-            (None, true) => Role::Gateway,
-            (None, false) => Role::Monolith,
+        match self.service {
+            Some(module) => Role::Service(module),
+            None if self.gateway => Role::Gateway,
+            None if self.storefront => Role::Storefront,
+            None if self.backoffice => Role::BackOffice,
+            None => Role::Monolith,
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct Config {
     /// How this process calls remote services.
     pub remote: RemoteConfig,
     pub grpc: GrpcConfig,
+    /// The storefront and the back office.
+    pub web: WebConfig,
 }
 
 /// How this process uses its module databases.
@@ -83,6 +85,31 @@ impl Default for RemoteConfig {
             retries: 2,
             breaker_failures: 5,
             breaker_open_ms: 5_000,
+        }
+    }
+}
+
+/// The web front-ends: served by the monolith beside the API, or by their own roles
+/// (`comptoir serve --storefront`, `--backoffice`) in front of the services.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Whether the monolith serves the storefront and the back office beside the API.
+    pub enabled: bool,
+    pub storefront_addr: SocketAddr,
+    pub backoffice_addr: SocketAddr,
+    /// Session cookies are `Secure` (HTTPS only; browsers accept them from `http://localhost`
+    /// too). Turn off only to try the shop over plain HTTP on another host.
+    pub secure_cookies: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            enabled: true,
+            storefront_addr: "0.0.0.0:9000".parse().expect("valid address"),
+            backoffice_addr: "0.0.0.0:9010".parse().expect("valid address"),
+            secure_cookies: true,
         }
     }
 }
@@ -299,6 +326,7 @@ impl Default for Config {
             services: BTreeMap::new(),
             remote: RemoteConfig::default(),
             grpc: GrpcConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }

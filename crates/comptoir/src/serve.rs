@@ -18,35 +18,34 @@ pub async fn serve(config: Config, role: Role, demo_products: Option<usize>) -> 
         anyhow::ensure!(role.serves_api(), "--demo loads the demo shop from the monolith or the gateway");
         crate::demo::load(&app, products).await?;
     }
-    let grpc_only = match role {
-        Role::Service(module) => Some(service_addr(&app.config, module)),
-        _ => None,
-    };
     let mut servers = tokio::task::JoinSet::new();
-    match grpc_only {
+    match role {
         // A module's service answers gRPC and /healthz, /readyz, /metrics on one port.
-        Some(addr) => {
+        Role::Service(module) => {
+            let addr = service_addr(&app.config, module);
             let ops = comptoir_api::observability::operations_router(app.probes(), app.bus.provider().to_string());
             let router = app.grpc_services().into_router().await.merge(ops);
             let listener = bind(addr).await?;
             eprintln!("Comptoir {} on {addr} (gRPC, /healthz, /readyz, /metrics)", role.name());
             servers.spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await });
         }
-        None => {
+        Role::Monolith | Role::Gateway => {
             let addr = app.config.http.addr;
-            let router = comptoir_api::router(app.api_state());
-            let listener = bind(addr).await?;
             eprintln!("Comptoir {} API on http://{addr}/api/v1  (OpenAPI: http://{addr}/openapi.json)", role.name());
-            let service = router.into_make_service_with_connect_info::<SocketAddr>();
-            servers
-                .spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await });
+            spawn_http(&mut servers, addr, comptoir_api::router(app.api_state())).await?;
             if let Some(grpc_addr) = app.config.grpc.listen.filter(|_| role == Role::Monolith) {
                 let services = app.grpc_services();
                 let listener = bind_plain(grpc_addr).await?;
                 eprintln!("Comptoir modules over gRPC on {grpc_addr}: {}", services.names().join(", "));
                 servers.spawn(async move { services.serve(listener, shutdown_signal()).await });
             }
+            if role == Role::Monolith && app.config.web.enabled {
+                spawn_storefront(&mut servers, &app).await?;
+                spawn_backoffice(&mut servers, &app).await?;
+            }
         }
+        Role::Storefront => spawn_storefront(&mut servers, &app).await?,
+        Role::BackOffice => spawn_backoffice(&mut servers, &app).await?,
     }
     tracing::info!(role = %role.name(), event_bus = app.bus.provider(), ready_in_ms = started.elapsed().as_millis() as u64,
         "Comptoir is ready");
@@ -56,6 +55,36 @@ pub async fn serve(config: Config, role: Role, demo_products: Option<usize>) -> 
     tracing::info!("shutting down: flushing the outboxes");
     app.shutdown().await;
     Ok(())
+}
+
+type Servers = tokio::task::JoinSet<std::io::Result<()>>;
+
+/// Serves `router` over HTTP on `addr` until the shutdown signal, knowing each client's address.
+async fn spawn_http(servers: &mut Servers, addr: SocketAddr, router: axum::Router) -> anyhow::Result<()> {
+    let listener = bind(addr).await?;
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    servers.spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await });
+    Ok(())
+}
+
+async fn spawn_storefront(servers: &mut Servers, app: &App) -> anyhow::Result<()> {
+    let addr = app.config.web.storefront_addr;
+    eprintln!("Comptoir storefront on http://{}", local_url(addr));
+    spawn_http(servers, addr, comptoir_web::storefront(app.web_state())).await
+}
+
+async fn spawn_backoffice(servers: &mut Servers, app: &App) -> anyhow::Result<()> {
+    let addr = app.config.web.backoffice_addr;
+    eprintln!("Comptoir back office on http://{}", local_url(addr));
+    spawn_http(servers, addr, comptoir_web::backoffice(app.web_state())).await
+}
+
+/// An address to open in a browser: `localhost` for every interface.
+fn local_url(addr: SocketAddr) -> String {
+    match addr.ip().is_unspecified() {
+        true => format!("localhost:{}", addr.port()),
+        false => addr.to_string(),
+    }
 }
 
 /// Where a module's service listens: `services.<module>.listen`, else every interface on its port.

@@ -102,6 +102,10 @@ pub enum Role {
     Monolith,
     Service(Module),
     Gateway,
+    /// The storefront in front of the services.
+    Storefront,
+    /// The back office in front of the services.
+    BackOffice,
 }
 
 impl Role {
@@ -115,7 +119,25 @@ impl Role {
             Role::Monolith => "monolith".into(),
             Role::Service(m) => format!("{m} service"),
             Role::Gateway => "gateway".into(),
+            Role::Storefront => "storefront".into(),
+            Role::BackOffice => "back office".into(),
         }
+    }
+
+    /// The database of the role itself (idempotency keys, its consumers' inboxes), beside those
+    /// of the modules it runs: the API's for the monolith and the gateway, one per web front-end.
+    pub fn own_database(self) -> Option<&'static str> {
+        match self {
+            Role::Monolith | Role::Gateway => Some("api"),
+            Role::Storefront => Some("storefront"),
+            Role::BackOffice => Some("backoffice"),
+            Role::Service(_) => None,
+        }
+    }
+
+    /// Whether this role talks to people or apps over HTTP (and so authenticates them).
+    pub fn faces_users(self) -> bool {
+        self.own_database().is_some()
     }
 }
 
@@ -132,7 +154,7 @@ impl Topology {
         let (local, needed): (BTreeSet<Module>, Vec<Module>) = match role {
             Role::Monolith => (Module::ALL.into_iter().filter(|m| !has_url(*m)).collect(), Module::ALL.to_vec()),
             Role::Service(module) => ([module].into(), module.dependencies().to_vec()),
-            Role::Gateway => (BTreeSet::new(), Module::ALL.to_vec()),
+            Role::Gateway | Role::Storefront | Role::BackOffice => (BTreeSet::new(), Module::ALL.to_vec()),
         };
         let missing: Vec<Module> = needed.into_iter().filter(|m| !local.contains(m) && !has_url(*m)).collect();
         if let Some(first) = missing.first() {

@@ -9,7 +9,7 @@ use comptoir_eventbus::EventBus;
 use comptoir_storage::{Backend, Db, testing};
 
 /// Every database the application opens.
-const MODULES: [&str; 11] = [
+const MODULES: [&str; 13] = [
     "identity",
     "catalog",
     "inventory",
@@ -21,6 +21,8 @@ const MODULES: [&str; 11] = [
     "ordering",
     "admin",
     "api",
+    "storefront",
+    "backoffice",
 ];
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -55,6 +57,34 @@ impl Service {
         let listener = listener.tap_io(no_delay as fn(&mut tokio::net::TcpStream));
         let server = tokio::spawn(async move { axum::serve(listener, router).await.expect("service runs") });
         Service { module, addr, app: Some(app), server: Some(server) }
+    }
+}
+
+/// The storefront and the back office of a test application, each on a free port (the web tests
+/// use them; the API tests share this file).
+#[allow(dead_code)]
+pub struct WebFronts {
+    pub storefront: String,
+    pub backoffice: String,
+    /// Their own processes in the distributed topology (none in the monolith).
+    pub apps: Vec<App>,
+}
+
+impl Drop for WebFronts {
+    fn drop(&mut self) {
+        let processes: Vec<(Arc<dyn EventBus>, Vec<Db>)> =
+            self.apps.iter().map(|a| (a.bus.clone(), a.databases.clone())).collect();
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::block_in_place(|| {
+            runtime.block_on(async move {
+                for (bus, databases) in processes {
+                    bus.close().await;
+                    for db in databases {
+                        db.close().await;
+                    }
+                }
+            })
+        });
     }
 }
 
@@ -228,6 +258,36 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Serves the storefront and the back office: from the monolith's own ports, or in the
+    /// distributed topology as their own roles reaching every module through its service.
+    #[allow(dead_code)]
+    pub async fn start_web(&self) -> WebFronts {
+        let mut apps = Vec::new();
+        let states = match topology() {
+            Topology::Distributed => {
+                for role in [Role::Storefront, Role::BackOffice] {
+                    let mut app = App::build_as(self.config.clone(), role).await.expect("the web role builds");
+                    app.start();
+                    apps.push(app);
+                }
+                (apps[0].web_state(), apps[1].web_state())
+            }
+            Topology::Monolith | Topology::Mixed => (self.app.web_state(), self.app.web_state()),
+        };
+        let serve = async |router: axum::Router| {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            // Browsers keep Secure cookies for http://localhost, not for a bare IP address.
+            let url = format!("http://localhost:{}", listener.local_addr().expect("addr").port());
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let listener = listener.tap_io(no_delay as fn(&mut tokio::net::TcpStream));
+            tokio::spawn(async move { axum::serve(listener, service).await.expect("server runs") });
+            url
+        };
+        let storefront = serve(comptoir_web::storefront(states.0)).await;
+        let backoffice = serve(comptoir_web::backoffice(states.1)).await;
+        WebFronts { storefront, backoffice, apps }
+    }
+
     /// Whether `module` runs as its own service in this topology.
     pub fn runs_as_service(&self, module: Module) -> bool {
         self.services.iter().any(|s| s.module == module)

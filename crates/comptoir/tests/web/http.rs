@@ -1,0 +1,216 @@
+//! The pages' protections and errors, checked over HTTP without a browser: CSRF on every post,
+//! security headers, cookie flags, bad input shown beside the field, maintenance, permissions.
+
+use std::collections::BTreeMap;
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+
+use crate::support;
+
+/// A client that keeps cookies as a browser would, and follows no redirects (so they can be checked).
+struct Visitor {
+    http: reqwest::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Visitor {
+    fn new(base: &str) -> Visitor {
+        let http = reqwest::Client::builder().redirect(Policy::none()).build().expect("client");
+        Visitor { http, base: base.to_string(), cookies: BTreeMap::new() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let response = request.header(COOKIE, self.cookie_header()).send().await.expect("the page answers");
+        for value in response.headers().get_all(SET_COOKIE) {
+            let text = value.to_str().expect("ascii cookie");
+            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        Page { status, headers, body: response.text().await.expect("a body") }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    /// Posts a form with the CSRF token the pages carry.
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.cookies.get("comptoir_csrf").cloned().unwrap_or_default();
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &token));
+        let request = self.http.post(format!("{}{path}", self.base)).form(&form);
+        self.send(request).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_is_protected_and_bad_input_comes_back_to_the_form() {
+    let shop = support::spawn_app().await;
+    let admin = shop.admin_token().await;
+    shop.stocked_product(&admin, "WEB", 3).await;
+    shop.settle().await;
+    let web = shop.start_web().await;
+
+    let mut visitor = Visitor::new(&web.storefront);
+    let home = visitor.get("/").await;
+    assert_eq!(home.status, 200);
+    let csp = home.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{csp}");
+    assert_eq!(home.headers["x-frame-options"], "DENY");
+    assert_eq!(home.headers["x-content-type-options"], "nosniff");
+    let csrf_cookie = home.headers[SET_COOKIE].to_str().unwrap();
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict"] {
+        assert!(csrf_cookie.contains(flag), "the CSRF cookie is {flag}: {csrf_cookie}");
+    }
+    assert!(home.body.contains("Product WEB"), "the published product is on the home page");
+
+    // A post without the page's token is refused, and changes nothing.
+    let token = visitor.cookies.remove("comptoir_csrf").unwrap();
+    let forged = visitor.post("/cart/add", &[("sku", "WEB-S"), ("quantity", "1")]).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(forged.body.contains("security token"));
+    visitor.cookies.insert("comptoir_csrf".into(), token.clone());
+    let cross_site = visitor
+        .send(visitor.http.post(format!("{}/cart/add", web.storefront)).header("sec-fetch-site", "cross-site").form(&[
+            ("sku", "WEB-S"),
+            ("quantity", "1"),
+            ("csrf_token", &token),
+        ]))
+        .await;
+    assert_eq!(cross_site.status, 403);
+    assert!(!visitor.cookies.contains_key("comptoir_cart"), "no cart was made by a refused post");
+
+    // With the token: an anonymous cart, in an HTTP-only cookie.
+    let added = visitor.post("/cart/add", &[("sku", "WEB-S"), ("quantity", "2"), ("back", "/p/product-web")]).await;
+    assert_eq!((added.status, added.headers[LOCATION].to_str().unwrap()), (303, "/cart"));
+    let cart_cookie =
+        added.headers.get_all(SET_COOKIE).iter().find(|c| c.to_str().unwrap().starts_with("comptoir_cart="));
+    assert!(cart_cookie.expect("a cart cookie").to_str().unwrap().contains("HttpOnly"));
+    let cart = visitor.get("/cart").await;
+    assert!(cart.body.contains("WEB-S") && cart.body.contains("Added to your cart."), "{}", cart.body);
+
+    // Too many units: the reason comes back to the product page, not an error page.
+    let too_many = visitor.post("/cart/add", &[("sku", "WEB-M"), ("quantity", "50"), ("back", "/p/product-web")]).await;
+    assert_eq!(too_many.headers[LOCATION], "/p/product-web");
+    let product = visitor.get("/p/product-web").await;
+    assert!(product.body.contains("flash-error"), "the refusal is shown: {}", product.body);
+    let not_a_number = visitor.post("/cart/add", &[("sku", "WEB-M"), ("quantity", "lots")]).await;
+    assert_eq!(not_a_number.status, 303);
+
+    // Registration errors are shown beside their fields, with what was typed kept.
+    let register = visitor
+        .post(
+            "/register",
+            &[
+                ("email", "not-an-email"),
+                ("password", "short"),
+                ("password_confirmation", "short"),
+                ("first_name", "Zoé"),
+            ],
+        )
+        .await;
+    assert_eq!(register.status, 422);
+    assert!(register.body.contains("id=\"email-error\""), "{}", register.body);
+    assert!(register.body.contains("aria-invalid=\"true\""));
+    assert!(register.body.contains("value=\"Zoé\""), "what was typed is kept");
+
+    // Checkout needs an account; after registering, the anonymous cart is the customer's.
+    let checkout = visitor.get("/checkout").await;
+    assert_eq!((checkout.status, checkout.headers[LOCATION].to_str().unwrap()), (303, "/login?next=%2Fcheckout"));
+    let registered = visitor
+        .post(
+            "/register",
+            &[
+                ("email", "web-visitor@shop.test"),
+                ("password", "a long enough password"),
+                ("password_confirmation", "a long enough password"),
+                ("next", "/checkout"),
+            ],
+        )
+        .await;
+    assert_eq!((registered.status, registered.headers[LOCATION].to_str().unwrap()), (303, "/checkout"));
+    for cookie in registered.headers.get_all(SET_COOKIE).iter().map(|c| c.to_str().unwrap()) {
+        if cookie.starts_with("comptoir_session=") || cookie.starts_with("comptoir_refresh=") {
+            assert!(
+                cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("SameSite=Lax"),
+                "{cookie}"
+            );
+        }
+    }
+    let checkout = visitor.get("/checkout").await;
+    assert_eq!(checkout.status, 200);
+    assert!(checkout.body.contains("Product WEB"), "the merged cart is checked out");
+
+    // An expired access token is renewed with the refresh token on the way.
+    visitor.cookies.remove("comptoir_session");
+    let account = visitor.get("/account").await;
+    assert_eq!(account.status, 200, "{}", account.body);
+    assert!(account.body.contains("web-visitor@shop.test"));
+    assert!(visitor.cookies.contains_key("comptoir_session"), "a new access token was set");
+
+    // Unknown pages and ids are a 404 page, never a raw error.
+    assert_eq!(visitor.get("/p/no-such-product").await.status, 404);
+    assert_eq!(visitor.get("/account/orders/not-an-id").await.status, 404);
+    assert_eq!(visitor.get("/nowhere").await.status, 404);
+
+    // The back office: staff only, a customer's session means nothing there.
+    let mut staff = Visitor::new(&web.backoffice);
+    let dashboard = staff.get("/").await;
+    assert_eq!((dashboard.status, dashboard.headers[LOCATION].to_str().unwrap()), (303, "/login"));
+    staff.get("/login").await;
+    let wrong = staff.post("/login", &[("email", "root@shop.test"), ("password", "wrong password")]).await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("form-error"));
+    let login = staff.post("/login", &[("email", "root@shop.test"), ("password", "staff-password-123")]).await;
+    assert_eq!(login.status, 303);
+    let products = staff.get("/products").await;
+    assert!(products.body.contains("Product WEB"));
+    let bad_product = staff.post("/products", &[("name", ""), ("sku", ""), ("price", "12.345")]).await;
+    assert_eq!(bad_product.status, 422);
+    for field in ["seller-error", "price-error"] {
+        assert!(bad_product.body.contains(field), "{field} is shown: {}", bad_product.body);
+    }
+
+    // Maintenance closes the storefront with the shop's message; the back office stays open.
+    let settings = staff.get("/settings").await;
+    let version =
+        settings.body.split("name=\"version\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let saved = staff
+        .post(
+            "/settings",
+            &[
+                ("version", &version),
+                ("shop_name", "Web Test Shop"),
+                ("default_channel", "online"),
+                ("maintenance_mode", "true"),
+                ("maintenance_message", "Back at noon"),
+                ("maintenance_retry_after_secs", "120"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    let closed = visitor.get("/").await;
+    assert_eq!(closed.status, 503);
+    assert!(closed.body.contains("Back at noon") && closed.body.contains("Web Test Shop"));
+    assert_eq!(closed.headers["retry-after"], "120");
+    assert_eq!(staff.get("/orders").await.status, 200);
+}
