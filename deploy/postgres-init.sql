@@ -1,5 +1,6 @@
--- One database per module, and the gateway's own (idempotency keys). Run once by the postgres
--- image when its volume is empty (docker-entrypoint-initdb.d), as the POSTGRES_USER, who owns them.
+-- One database per module, and those of the gateway, the storefront and the back office (their
+-- idempotency keys and event consumers' inboxes). Run once by the postgres image when its volume
+-- is empty (docker-entrypoint-initdb.d), as the POSTGRES_USER, who owns them.
 CREATE DATABASE comptoir_identity;
 CREATE DATABASE comptoir_catalog;
 CREATE DATABASE comptoir_inventory;
@@ -11,3 +12,5 @@ CREATE DATABASE comptoir_shipping;
 CREATE DATABASE comptoir_notification;
 CREATE DATABASE comptoir_admin;
 CREATE DATABASE comptoir_api;
+CREATE DATABASE comptoir_storefront;
+CREATE DATABASE comptoir_backoffice;

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs Comptoir's distributed topology on this machine: the ten modules each as its own gRPC
-# service, and the gateway serving the public REST API in front of them, every module on its own
-# PostgreSQL database (127.0.0.1:5432, user postgres) and the events on RabbitMQ (127.0.0.1:5672,
-# guest/guest, virtual host comptoir_topo).
+# service; in front of them the gateway serving the public REST API, the storefront and the back
+# office (`serve --gateway`, `--storefront`, `--backoffice`, each reaching every module through its
+# service); every module and each of those three on its own PostgreSQL database (127.0.0.1:5432,
+# user postgres) and the events on RabbitMQ (127.0.0.1:5672, guest/guest, virtual host comptoir_topo).
 #
 #   bash scripts/topology.sh start     builds the binary if missing, prepares the databases and the
-#                                      virtual host, starts the services then the gateway, waits until
-#                                      every /readyz answers 200 and prints the gateway URL
+#                                      virtual host, starts the services, then the gateway, then the
+#                                      storefront and the back office, waits until every /readyz
+#                                      answers 200 and prints the gateway, storefront and back-office URLs
 #   bash scripts/topology.sh status    each role's pid and readiness (exit 1 unless all are ready)
 #   bash scripts/topology.sh stop      SIGTERM to each process, SIGKILL after 15 s
 #
@@ -14,16 +16,21 @@
 #   COMPTOIR_BIN     the binary (default: $CARGO_TARGET_DIR or ~/.cache/comptoir/target, /debug/comptoir;
 #                    built with `cargo build -p comptoir` when missing)
 #   GATEWAY_PORT     the gateway's port (8080)
-#   LISTEN_HOST      where the services and the gateway listen (127.0.0.1: the services trust the
-#                    caller identity in gRPC metadata, so they must not be reachable from elsewhere)
+#   STOREFRONT_PORT  the storefront's port (9000)
+#   BACKOFFICE_PORT  the back office's port (9010)
+#   LISTEN_HOST      where the services, the gateway and the web front-ends listen (127.0.0.1: the
+#                    services trust the caller identity in gRPC metadata, so they must not be
+#                    reachable from elsewhere)
 #   TOPOLOGY_DIR     pids, logs, data directories and the generated configuration
 #                    (~/.cache/comptoir/topology)
 #   READY_TIMEOUT    seconds to wait for every /readyz (120)
 #   RESET=1          drop and recreate the databases and the virtual host (and the secrets) first
-#   DEMO=1           load the demo shop through the services once the gateway is up
+#   DEMO=1           load the demo shop through the services once everything is up (its admin
+#                    signs in to the back office)
 #   DEMO_PRODUCTS    products in the demo catalog (300)
-#   TOPOLOGY_NAME    names the databases (comptoir_<name>_<module>) and the RabbitMQ virtual host
-#                    (comptoir_<name>) (topo); another name keeps a second set apart, as the benchmark does
+#   TOPOLOGY_NAME    names the databases (comptoir_<name>_<module>; comptoir_<name>_api, _storefront
+#                    and _backoffice for the front roles) and the RabbitMQ virtual host (comptoir_<name>)
+#                    (topo); another name keeps a second set apart, as the benchmark does
 #   TOPOLOGY_ENV     extra COMPTOIR_* settings for every process, space-separated NAME=VALUE, e.g.
 #                    "COMPTOIR_LOG__LEVEL=warn COMPTOIR_HTTP__RATE_LIMIT__PER_IP=0" (the caller's own
 #                    COMPTOIR_* variables are not passed on)
@@ -36,10 +43,16 @@ declare -A PORTS=(
     [identity]=9001 [catalog]=9002 [inventory]=9003 [cart]=9004 [ordering]=9005
     [payment]=9006 [billing]=9007 [shipping]=9008 [admin]=9009 [notification]=9011
 )
+# The front roles, in start order after the services: each runs no module, has a database of its own
+# (named after the role; the gateway's is `api`) and reaches every module through its service.
+FRONTS=(gateway storefront backoffice)
+WEB_ROLES=(storefront backoffice)
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/comptoir/target}"
 BIN="${COMPTOIR_BIN:-$TARGET_DIR/debug/comptoir}"
 GATEWAY_PORT="${GATEWAY_PORT:-8080}"
+STOREFRONT_PORT="${STOREFRONT_PORT:-9000}"
+BACKOFFICE_PORT="${BACKOFFICE_PORT:-9010}"
 LISTEN_HOST="${LISTEN_HOST:-127.0.0.1}"
 TOPOLOGY_DIR="${TOPOLOGY_DIR:-$HOME/.cache/comptoir/topology}"
 READY_TIMEOUT="${READY_TIMEOUT:-120}"
@@ -64,14 +77,22 @@ fail() {
 
 # --- roles -------------------------------------------------------------------------------------
 
-ROLES=("${MODULES[@]}" gateway)
+ROLES=("${MODULES[@]}" "${FRONTS[@]}")
 
 role_port() {
-    if [ "$1" = gateway ]; then echo "$GATEWAY_PORT"; else echo "${PORTS[$1]}"; fi
+    case "$1" in
+        gateway) echo "$GATEWAY_PORT" ;;
+        storefront) echo "$STOREFRONT_PORT" ;;
+        backoffice) echo "$BACKOFFICE_PORT" ;;
+        *) echo "${PORTS[$1]}" ;;
+    esac
 }
 
 role_args() {
-    if [ "$1" = gateway ]; then echo "serve --gateway"; else echo "serve --service $1"; fi
+    case "$1" in
+        gateway | storefront | backoffice) echo "serve --$1" ;;
+        *) echo "serve --service $1" ;;
+    esac
 }
 
 pid_file() { echo "$TOPOLOGY_DIR/run/$1.pid"; }
@@ -141,7 +162,7 @@ ensure_postgres() {
 
 ensure_databases() {
     local name
-    for name in "${MODULES[@]}" api; do
+    for name in "${MODULES[@]}" api "${WEB_ROLES[@]}"; do
         local db="$DB_PREFIX$name"
         if [ "${RESET:-0}" = 1 ]; then
             psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
@@ -188,9 +209,10 @@ ensure_secrets() {
 
 # One environment for every role (like one configuration file): each process reads what its role
 # needs — a service its own database, listen address and the URLs of the modules it calls; the
-# gateway the `api` database and every URL.
+# gateway the `api` database and every URL; the storefront and the back office their own database
+# (`storefront`, `backoffice`), their web.*_addr and every URL.
 write_env_file() {
-    local module upper
+    local module upper role
     {
         echo "# Generated by scripts/topology.sh; \`set -a; . $ENV_FILE; set +a\` to run comptoir commands against the topology."
         cat "$SECRETS_FILE"
@@ -199,6 +221,11 @@ write_env_file() {
         echo "COMPTOIR_LOG__FORMAT=json"
         echo "COMPTOIR_HTTP__ADDR=$LISTEN_HOST:$GATEWAY_PORT"
         echo "COMPTOIR_DATABASES__API=postgres://$PG_USER@$PG_HOST:$PG_PORT/${DB_PREFIX}api"
+        echo "COMPTOIR_WEB__STOREFRONT_ADDR=$LISTEN_HOST:$STOREFRONT_PORT"
+        echo "COMPTOIR_WEB__BACKOFFICE_ADDR=$LISTEN_HOST:$BACKOFFICE_PORT"
+        for role in "${WEB_ROLES[@]}"; do
+            echo "COMPTOIR_DATABASES__${role^^}=postgres://$PG_USER@$PG_HOST:$PG_PORT/$DB_PREFIX$role"
+        done
         for module in "${MODULES[@]}"; do
             upper="${module^^}"
             echo "COMPTOIR_DATABASES__$upper=postgres://$PG_USER@$PG_HOST:$PG_PORT/$DB_PREFIX$module"
@@ -310,6 +337,11 @@ cmd_start() {
     say "starting the gateway"
     start_role gateway
     wait_ready gateway || { stop_all; fail "the gateway did not come up; everything was stopped"; }
+    say "starting the storefront and the back office"
+    for role in "${WEB_ROLES[@]}"; do start_role "$role"; done
+    for role in "${WEB_ROLES[@]}"; do
+        wait_ready "$role" || { stop_all; fail "the $role did not come up; everything was stopped"; }
+    done
 
     if [ "${DEMO:-0}" = 1 ]; then
         # `comptoir demo` builds the monolith's App; with every services.<module>.url set, no module
@@ -326,6 +358,10 @@ cmd_start() {
     echo
     say "Comptoir runs distributed: the gateway on http://127.0.0.1:$GATEWAY_PORT/api/v1" \
         "(OpenAPI: http://127.0.0.1:$GATEWAY_PORT/openapi.json)"
+    say "the storefront on http://127.0.0.1:$STOREFRONT_PORT/, the back office on http://127.0.0.1:$BACKOFFICE_PORT/"
+    if [ "${DEMO:-0}" = 1 ]; then
+        say "sign in to the back office as the staff admin above, to the storefront as the demo customer"
+    fi
     say "logs in $TOPOLOGY_DIR/logs; configuration in $ENV_FILE; stop with: bash scripts/topology.sh stop"
 }
 
@@ -355,9 +391,9 @@ stop_roles() {
     done
 }
 
-# The gateway first (no new requests), then the services.
+# The front roles first (no new requests), then the services.
 stop_all() {
-    stop_roles gateway
+    stop_roles "${FRONTS[@]}"
     stop_roles "${MODULES[@]}"
 }
 
@@ -406,7 +442,7 @@ case "${1:-}" in
     stop) cmd_stop ;;
     status) cmd_status ;;
     *)
-        echo "usage: $0 start | stop | status   (RESET=1, DEMO=1, GATEWAY_PORT, TOPOLOGY_DIR, TOPOLOGY_NAME, TOPOLOGY_ENV, COMPTOIR_BIN)" >&2
+        echo "usage: $0 start | stop | status   (RESET=1, DEMO=1, GATEWAY_PORT, STOREFRONT_PORT, BACKOFFICE_PORT, TOPOLOGY_DIR, TOPOLOGY_NAME, TOPOLOGY_ENV, COMPTOIR_BIN)" >&2
         exit 2
         ;;
 esac
