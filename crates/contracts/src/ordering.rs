@@ -261,6 +261,33 @@ pub struct CartEstimate {
     pub totals: OrderTotals,
 }
 
+/// Which orders a sales summary counts: placed in `[from, to)`, in one channel or all.
+#[derive(Debug, Clone)]
+pub struct SalesQuery {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub channel: Option<String>,
+}
+
+/// The longest period one sales summary covers.
+pub const MAX_SALES_DAYS: i64 = 366;
+
+/// The sales of one UTC day in one channel and currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DailySales {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub channel: String,
+    /// Orders paid or further along (shipped, delivered, refunded in part or whole).
+    pub orders: i64,
+    /// What those orders were charged, tax included.
+    pub gross: Money,
+    /// What was refunded of them so far.
+    pub refunded: Money,
+    /// Orders placed that day and cancelled (not counted above).
+    pub cancelled: i64,
+}
+
 #[async_trait]
 pub trait OrderingPort: Send + Sync {
     /// Prices a cart as checkout would, without placing anything.
@@ -294,6 +321,9 @@ pub trait OrderingPort: Send + Sync {
     /// Staff: the returned goods arrived.
     async fn receive_return(&self, ctx: &RequestContext, return_id: Uuid) -> Result<OrderReturn>;
     async fn returns_for_order(&self, ctx: &RequestContext, id: Uuid, access: OrderAccess) -> Result<Vec<OrderReturn>>;
+    /// Sales per day, channel and currency, oldest day first, counted by the database; at most
+    /// [`MAX_SALES_DAYS`] days (else 422 on `to`). Days without orders are absent.
+    async fn daily_sales(&self, ctx: &RequestContext, query: SalesQuery) -> Result<Vec<DailySales>>;
 }
 
 /// Event types and payloads published by ordering (source `ordering`).

@@ -5,10 +5,10 @@
 use async_trait::async_trait;
 use comptoir_contracts::cart::CartAccess;
 use comptoir_contracts::ordering::{
-    CancelInput, CartEstimate, Checkout, EstimateRequest, Order, OrderAccess, OrderFilter, OrderReturn, OrderingPort,
-    RefundInput, ReturnInput,
+    CancelInput, CartEstimate, Checkout, DailySales, EstimateRequest, Order, OrderAccess, OrderFilter, OrderReturn,
+    OrderingPort, RefundInput, ReturnInput, SalesQuery,
 };
-use comptoir_grpc::convert::{all, page, to_page_request};
+use comptoir_grpc::convert::{all, money, page, to_page_request, to_timestamp};
 use comptoir_grpc::{Call, MAX_MESSAGE_BYTES, Remote};
 use comptoir_kernel::{Page, PageRequest, RequestContext, Result};
 use tonic::transport::Channel;
@@ -179,5 +179,29 @@ impl OrderingPort for OrderingClient {
             })
             .await?;
         all(reply.returns, convert::order_return)
+    }
+
+    async fn daily_sales(&self, ctx: &RequestContext, query: SalesQuery) -> Result<Vec<DailySales>> {
+        let message = pb::DailySalesRequest {
+            from: Some(to_timestamp(&query.from)),
+            to: Some(to_timestamp(&query.to)),
+            channel: query.channel,
+        };
+        let reply = self
+            .remote
+            .call(ctx, Call::Idempotent, "DailySales", message, |channel, request| async move {
+                grpc(channel).daily_sales(request).await
+            })
+            .await?;
+        all(reply.days, |day| {
+            Ok(DailySales {
+                gross: money(day.gross, "gross")?,
+                refunded: money(day.refunded, "refunded")?,
+                day: day.day,
+                channel: day.channel,
+                orders: day.orders,
+                cancelled: day.cancelled,
+            })
+        })
     }
 }

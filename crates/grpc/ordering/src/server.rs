@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use comptoir_contracts::ordering::{Order, OrderingPort};
-use comptoir_grpc::convert::{page_request, to_page_info, uuid};
+use comptoir_contracts::ordering::{Order, OrderingPort, SalesQuery};
+use comptoir_grpc::convert::{page_request, timestamp, to_money, to_page_info, uuid};
 use comptoir_grpc::pb::PageInfo;
 use comptoir_grpc::{MAX_MESSAGE_BYTES, incoming_context, to_status};
 use comptoir_kernel::{Page, Result};
@@ -125,6 +125,32 @@ impl OrderingService for OrderingServer {
         let access = convert::order_access(message.access).map_err(to_status)?;
         reply(self.port.returns_for_order(&ctx, id, access).await, |returns| pb::ReturnsForOrderResponse {
             returns: returns.into_iter().map(convert::to_order_return).collect(),
+        })
+    }
+
+    async fn daily_sales(
+        &self,
+        request: Request<pb::DailySalesRequest>,
+    ) -> Result<Response<pb::DailySalesResponse>, Status> {
+        let ctx = incoming_context(&request);
+        let message = request.into_inner();
+        let query = SalesQuery {
+            from: timestamp(message.from, "from").map_err(to_status)?,
+            to: timestamp(message.to, "to").map_err(to_status)?,
+            channel: message.channel,
+        };
+        reply(self.port.daily_sales(&ctx, query).await, |days| pb::DailySalesResponse {
+            days: days
+                .into_iter()
+                .map(|d| pb::DailySales {
+                    day: d.day,
+                    channel: d.channel,
+                    orders: d.orders,
+                    gross: Some(to_money(&d.gross)),
+                    refunded: Some(to_money(&d.refunded)),
+                    cancelled: d.cancelled,
+                })
+                .collect(),
         })
     }
 }

@@ -376,6 +376,18 @@ async fn a_checkout_through_the_client_places_one_order_and_reads_back_unchanged
     assert_eq!((everything.page, everything.per_page, everything.total), (1, 1, 1));
 
     assert_eq!(shop.client.returns_for_order(&ctx, order.id, own).await.unwrap(), []);
+
+    let day = |channel: Option<&str>| SalesQuery {
+        from: stored.created_at - TimeDelta::hours(1),
+        to: stored.created_at + TimeDelta::hours(1),
+        channel: channel.map(str::to_string),
+    };
+    let sales = shop.client.daily_sales(&staff(), day(None)).await.unwrap();
+    assert_eq!(sales, shop.ordering.daily_sales(&staff(), day(None)).await.unwrap());
+    let orders: i64 = sales.iter().map(|d| d.orders).sum();
+    let gross: i64 = sales.iter().map(|d| d.gross.amount).sum();
+    assert_eq!((orders, gross), (1, stored.totals.gross.amount));
+    assert!(shop.client.daily_sales(&staff(), day(Some("store"))).await.unwrap().is_empty());
 }
 
 // ---- Refusals ----------------------------------------------------------------------------------
@@ -454,6 +466,12 @@ async fn refusals_cross_with_their_status_code_and_fields() {
         shop.ordering.search_orders(&staff(), too_long(), PageRequest::default()).await,
     );
     assert_eq!(field_names(&refused), ["q"]);
+    let empty_period = || SalesQuery { from: now, to: now, channel: None };
+    let refused = same_refusal(
+        shop.client.daily_sales(&staff(), empty_period()).await,
+        shop.ordering.daily_sales(&staff(), empty_period()).await,
+    );
+    assert_eq!((refused.0, field_names(&refused)), (422, vec!["to"]));
     let page_zero = PageRequest { page: 0, per_page: 10 };
     let refused = same_refusal(
         shop.client.customer_orders(&ctx, customer, page_zero).await,

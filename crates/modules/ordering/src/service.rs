@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use comptoir_contracts::ordering::{
-    CancelInput, Checkout, Order, OrderAccess, OrderFilter, OrderReturn, OrderStatus, OrderingPort, RefundInput,
-    ReturnInput, ReturnStatus, events,
+    CancelInput, Checkout, DailySales, MAX_SALES_DAYS, Order, OrderAccess, OrderFilter, OrderReturn, OrderStatus,
+    OrderingPort, RefundInput, ReturnInput, ReturnStatus, SalesQuery, events,
 };
 use comptoir_contracts::payment::RefundRequest;
 use comptoir_kernel::{Error, EventEnvelope, Money, Page, PageRequest, RequestContext, Result, new_id};
@@ -327,5 +327,16 @@ impl OrderingPort for OrderingModule {
             .filter(|r| r.visible_to(access))
             .ok_or_else(|| Error::not_found("order", id))?;
         store::returns_for_order(&mut tx, id).await
+    }
+
+    async fn daily_sales(&self, _ctx: &RequestContext, query: SalesQuery) -> Result<Vec<DailySales>> {
+        if query.to <= query.from {
+            return Err(Error::validation("to", "must be after from"));
+        }
+        if query.to - query.from > chrono::Duration::days(MAX_SALES_DAYS) {
+            return Err(Error::validation("to", format!("a summary covers at most {MAX_SALES_DAYS} days")));
+        }
+        let channel = query.channel.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        store::daily_sales(&mut *self.read().await?, &query.from, &query.to, channel).await
     }
 }

@@ -7,8 +7,8 @@ use std::str::FromStr;
 
 use comptoir_contracts::address::PostalAddress;
 use comptoir_contracts::ordering::{
-    Order, OrderFilter, OrderLine, OrderReturn, OrderStatus, OrderTotals, OrderTransition, ReturnLine, ReturnStatus,
-    ShippingChoice,
+    DailySales, Order, OrderFilter, OrderLine, OrderReturn, OrderStatus, OrderTotals, OrderTransition, ReturnLine,
+    ReturnStatus, ShippingChoice,
 };
 use comptoir_kernel::{Currency, Error, Money, PageRequest, Result, time};
 use comptoir_storage::{AnyRow, Row, db_error, query, query_scalar, uuid_from_db};
@@ -280,6 +280,51 @@ pub async fn search(c: &mut AnyConnection, filter: &OrderFilter, page: PageReque
     }
     let total = count.fetch_one(&mut *c).await.map_err(db_error)?;
     Ok((complete(c, rows).await?, total as u64))
+}
+
+/// Orders counted as sales: paid, or further along.
+const SOLD: &str = "'paid', 'confirmed', 'shipped', 'delivered', 'partially_refunded', 'refunded'";
+
+/// Sales per UTC day, channel and currency of the orders placed in `[from, to)`. `placed_at` is
+/// fixed-width RFC 3339 text, so its first ten characters are the UTC day on every backend.
+pub async fn daily_sales(
+    c: &mut AnyConnection,
+    from: &time::Timestamp,
+    to: &time::Timestamp,
+    channel: Option<&str>,
+) -> Result<Vec<DailySales>> {
+    let sql = format!(
+        "SELECT SUBSTR(placed_at, 1, 10) AS day, channel, currency,
+                CAST(SUM(CASE WHEN status IN ({SOLD}) THEN 1 ELSE 0 END) AS BIGINT) AS orders,
+                CAST(SUM(CASE WHEN status IN ({SOLD}) THEN gross ELSE 0 END) AS BIGINT) AS gross,
+                CAST(SUM(CASE WHEN status IN ({SOLD}) THEN refunded ELSE 0 END) AS BIGINT) AS refunded,
+                CAST(SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END) AS BIGINT) AS cancelled
+         FROM orders
+         WHERE placed_at >= $1 AND placed_at < $2 AND ($3 = '' OR channel = $3)
+         GROUP BY SUBSTR(placed_at, 1, 10), channel, currency
+         ORDER BY day, channel, currency"
+    );
+    let rows = query(AssertSqlSafe(sql))
+        .bind(time::to_db(from))
+        .bind(time::to_db(to))
+        .bind(channel.unwrap_or_default().to_string())
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_error)?;
+    rows.iter()
+        .map(|row| {
+            let currency = Currency::from_str(&text(row, "currency")?).map_err(Error::internal)?;
+            Ok(DailySales {
+                day: text(row, "day")?,
+                channel: text(row, "channel")?,
+                orders: int(row, "orders")?,
+                gross: Money::new(int(row, "gross")?, currency),
+                refunded: Money::new(int(row, "refunded")?, currency),
+                cancelled: int(row, "cancelled")?,
+            })
+        })
+        .filter(|day: &Result<DailySales>| day.as_ref().map_or(true, |d| d.orders > 0 || d.cancelled > 0))
+        .collect()
 }
 
 /// Orders still in one of `statuses` that were placed before `placed_before`, oldest first.

@@ -1197,3 +1197,44 @@ async fn staff_search_orders_by_status_customer_and_text() {
     let mine = shop.ordering.customer_orders(&ctx(), ann, PageRequest::default()).await.unwrap();
     assert_eq!((mine.total, mine.items[0].id), (1, first.id));
 }
+
+#[tokio::test]
+async fn daily_sales_count_paid_orders_and_their_refunds_apart_from_cancelled_ones() {
+    let shop = shop().await;
+    shop.product(SKU, 20).await;
+    let (_, first) = shop.confirmed(SKU, 2).await;
+    let (_, second) = shop.confirmed(SKU, 1).await;
+    let customer = Uuid::now_v7();
+    let cart = shop.cart_of(customer, &[(SKU, 1)]).await;
+    refusal(shop.checkout(checkout(customer, cart, "declined", test_cards::DECLINED_INSUFFICIENT_FUNDS)).await);
+    let refund = RefundInput { amount: Some(500), restock: vec![], reason: None };
+    shop.ordering.refund(&ctx(), second.id, refund).await.unwrap();
+
+    let today = first.created_at.date_naive();
+    let midnight = today.and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let query = |channel: Option<&str>| SalesQuery {
+        from: midnight,
+        to: midnight + chrono::Duration::days(1),
+        channel: channel.map(str::to_string),
+    };
+    let days = shop.ordering.daily_sales(&ctx(), query(None)).await.unwrap();
+    assert_eq!(
+        days,
+        [DailySales {
+            day: today.format("%Y-%m-%d").to_string(),
+            channel: "online".into(),
+            orders: 2,
+            gross: eur(first.totals.gross.amount + second.totals.gross.amount),
+            refunded: eur(500),
+            cancelled: 1,
+        }]
+    );
+    assert!(shop.ordering.daily_sales(&ctx(), query(Some("store"))).await.unwrap().is_empty());
+    let yesterday = SalesQuery { from: midnight - chrono::Duration::days(1), to: midnight, channel: None };
+    assert!(shop.ordering.daily_sales(&ctx(), yesterday).await.unwrap().is_empty());
+
+    let backwards = SalesQuery { from: midnight, to: midnight, channel: None };
+    assert_eq!(refusal(shop.ordering.daily_sales(&ctx(), backwards).await).2, ["to"]);
+    let too_long = SalesQuery { from: midnight, to: midnight + chrono::Duration::days(400), channel: None };
+    assert_eq!(refusal(shop.ordering.daily_sales(&ctx(), too_long).await).2, ["to"]);
+}

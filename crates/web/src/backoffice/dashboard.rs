@@ -11,7 +11,7 @@ use comptoir_contracts::inventory::SkuStock;
 use comptoir_contracts::ordering::OrderFilter;
 use comptoir_kernel::{Money, PageRequest};
 
-use super::reports::{collect_sales, today_filter};
+use super::reports;
 use super::{Chrome, staff};
 use crate::present::OrderView;
 use crate::session::Session;
@@ -21,8 +21,6 @@ use crate::{PageResult, WebState};
 
 /// Low-stock alerts shown at most.
 const LOW_STOCK_SHOWN: u32 = 10;
-/// Today's orders are read 100 at a time, this many times at most (the sales report reads more).
-const TODAY_PAGES: u32 = 10;
 
 /// Today's figures.
 struct Today {
@@ -30,8 +28,6 @@ struct Today {
     orders: u64,
     /// Their gross, per currency (`123.00 EUR`).
     sales: Vec<String>,
-    /// More orders than the dashboard reads: the figures are a lower bound.
-    truncated: bool,
 }
 
 struct LowStockRow {
@@ -67,7 +63,7 @@ struct DashboardPage {
 }
 
 async fn today(state: &WebState, session: &Session) -> Option<Today> {
-    let found = match collect_sales(state, &session.ctx, today_filter(), TODAY_PAGES).await {
+    let found = match reports::today(state, &session.ctx).await {
         Ok(found) => found,
         Err(error) => {
             tracing::warn!(%error, correlation_id = %session.ctx.correlation_id, "the dashboard could not read today's orders");
@@ -86,7 +82,7 @@ async fn today(state: &WebState, session: &Session) -> Option<Today> {
             Err(_) => "0".to_string(),
         });
     }
-    Some(Today { orders: found.sales.len() as u64, sales, truncated: found.truncated })
+    Some(Today { orders: found.sales.iter().map(|s| s.orders).sum(), sales })
 }
 
 pub async fn show(State(state): State<WebState>, session: Session) -> PageResult {

@@ -2,12 +2,12 @@
 //! drawn on the server (inline SVG, no script) with the same figures in a table beneath, and as a
 //! CSV download.
 //!
-//! Until a reporting module keeps a read model of sales, the figures are computed here from
-//! ordering's order search, 100 orders at a time and at most [`MAX_PAGES`] pages: a longer period
-//! is reported on its newest orders only, and the page says so. Cancelled orders are left out;
-//! refunded amounts are shown beside the gross they were taken from. Days are UTC days.
+//! The figures come from ordering's daily sales, counted by its database per day, channel and
+//! currency (one call whatever the number of orders). Orders count once paid; cancelled orders are
+//! left out and counted apart; refunded amounts are shown beside the gross they were taken from.
+//! Days are UTC days.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use askama::Template;
@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{Duration, NaiveDate, Utc};
 use comptoir_contracts::identity::Permission;
-use comptoir_contracts::ordering::{OrderFilter, OrderStatus};
-use comptoir_kernel::{Currency, Error, Money, PageRequest, RequestContext};
+use comptoir_contracts::ordering::{MAX_SALES_DAYS, SalesQuery};
+use comptoir_kernel::{Currency, Error, Money, RequestContext};
 use rust_decimal::Decimal;
 
 use super::{Chrome, staff};
@@ -32,73 +32,63 @@ pub fn routes() -> Router<WebState> {
     Router::new().route("/reports/sales", get(sales)).route("/reports/sales.csv", get(sales_csv))
 }
 
-/// Orders read per call to ordering.
-const PAGE_SIZE: u32 = 100;
-/// Calls per report at most: beyond 5,000 orders the report is truncated.
-const MAX_PAGES: u32 = 50;
 /// The longest period a report covers.
-const MAX_DAYS: i64 = 366;
+const MAX_DAYS: i64 = MAX_SALES_DAYS;
 /// The period shown when none is asked for.
 const DEFAULT_DAYS: i64 = 30;
 
 // ---- Reading the orders ------------------------------------------------------------------
 
-/// One order as the report counts it.
+/// The orders of one day, channel and currency that count as sales.
 #[derive(Debug, Clone)]
 pub(super) struct Sale {
     pub day: NaiveDate,
     pub channel: String,
     pub currency: Currency,
-    /// What the customer paid, tax included, in minor units.
+    pub orders: u64,
+    /// What the customers paid, tax included, in minor units.
     pub gross: i64,
     /// Refunded so far, in minor units.
     pub refunded: i64,
 }
 
-/// The orders of a period that count as sales.
+/// The sales of a period.
 pub(super) struct Sales {
     pub sales: Vec<Sale>,
     /// Cancelled orders, left out of the figures.
     pub cancelled: u64,
-    /// More orders than the pages read: only the newest are counted.
-    pub truncated: bool,
 }
 
-/// The orders `filter` finds, newest first, 100 at a time, at most `max_pages` pages. An order
-/// seen twice (new orders shift the pages while they are read) is counted once.
+/// The sales of the UTC days `first..=last`, in one channel or all (`channel` empty).
 pub(super) async fn collect_sales(
     state: &WebState,
     ctx: &RequestContext,
-    filter: OrderFilter,
-    max_pages: u32,
+    (first, last): (NaiveDate, NaiveDate),
+    channel: &str,
 ) -> Result<Sales, Error> {
-    let mut seen = HashSet::new();
-    let mut result = Sales { sales: Vec::new(), cancelled: 0, truncated: false };
-    for page in 1..=max_pages {
-        let found =
-            state.ordering.search_orders(ctx, filter.clone(), PageRequest { page, per_page: PAGE_SIZE }).await?;
-        let last = found.items.len() < PAGE_SIZE as usize || u64::from(page * PAGE_SIZE) >= found.total;
-        for order in found.items {
-            if !seen.insert(order.id) {
-                continue;
-            }
-            if order.status == OrderStatus::Cancelled {
-                result.cancelled += 1;
-                continue;
-            }
+    let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let (Some(from), Some(to)) = (midnight(first), last.succ_opt().and_then(midnight)) else {
+        return Err(Error::validation("to", "is out of range"));
+    };
+    let query = SalesQuery { from, to, channel: Some(channel.to_string()).filter(|c| !c.is_empty()) };
+    let days = state.ordering.daily_sales(ctx, query).await?;
+    let mut result = Sales { sales: Vec::new(), cancelled: 0 };
+    for day in days {
+        result.cancelled += day.cancelled.max(0) as u64;
+        let Ok(date) = NaiveDate::parse_from_str(&day.day, "%Y-%m-%d") else {
+            return Err(Error::internal(format!("ordering answered a day that is not a date: {}", day.day)));
+        };
+        if day.orders > 0 {
             result.sales.push(Sale {
-                day: order.created_at.date_naive(),
-                channel: order.channel,
-                currency: order.currency,
-                gross: order.totals.gross.amount,
-                refunded: order.refunded.amount,
+                day: date,
+                channel: day.channel,
+                currency: day.gross.currency,
+                orders: day.orders as u64,
+                gross: day.gross.amount,
+                refunded: day.refunded.amount,
             });
         }
-        if last {
-            return Ok(result);
-        }
     }
-    result.truncated = true;
     Ok(result)
 }
 
@@ -150,7 +140,7 @@ fn tally(sales: &[Sale]) -> Vec<Tally> {
                     .or_insert_with(|| blank(Some(sale.day), &sale.channel));
                 let channel = channels.entry(sale.channel.as_str()).or_insert_with(|| blank(None, &sale.channel));
                 for figures in [row, channel, &mut total] {
-                    figures.orders += 1;
+                    figures.orders += sale.orders;
                     figures.gross = figures.gross.saturating_add(sale.gross);
                     figures.refunded = figures.refunded.saturating_add(sale.refunded);
                 }
@@ -518,15 +508,6 @@ fn params(raw: Option<String>, today: NaiveDate) -> Params {
     Params { from, to, channel: query.text("channel"), period, errors }
 }
 
-fn filter(first: NaiveDate, last: NaiveDate, channel: &str) -> OrderFilter {
-    OrderFilter {
-        channel: Some(channel.to_string()).filter(|c| !c.is_empty()),
-        placed_from: first.and_hms_opt(0, 0, 0).map(|t| t.and_utc()),
-        placed_to: last.succ_opt().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc()),
-        ..OrderFilter::default()
-    }
-}
-
 /// A line of the table as shown.
 struct Line {
     day: String,
@@ -585,8 +566,6 @@ struct SalesReportPage {
     period: String,
     sections: Vec<CurrencySection>,
     cancelled: u64,
-    truncated: bool,
-    max_orders: u32,
 }
 
 fn query_string(params: &Params) -> String {
@@ -614,17 +593,14 @@ async fn sales(State(state): State<WebState>, session: Session, RawQuery(raw): R
         period: String::new(),
         sections: Vec::new(),
         cancelled: 0,
-        truncated: false,
-        max_orders: MAX_PAGES * PAGE_SIZE,
     };
     let Some((first, last)) = params.period else {
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
-    let found = collect_sales(&state, &session.ctx, filter(first, last, &params.channel), MAX_PAGES).await?;
+    let found = collect_sales(&state, &session.ctx, (first, last), &params.channel).await?;
     page.period = format!("{} to {}", long_day(first), long_day(last));
     page.sections = tally(&found.sales).iter().map(|t| CurrencySection::new(t, first, last, &found.sales)).collect();
     page.cancelled = found.cancelled;
-    page.truncated = found.truncated;
     Ok(render(&page))
 }
 
@@ -666,7 +642,7 @@ async fn sales_csv(State(state): State<WebState>, session: Session, RawQuery(raw
         // The page says what is wrong with the dates, beside the fields.
         return sales(State(state), session, RawQuery(raw)).await;
     };
-    let found = collect_sales(&state, &session.ctx, filter(first, last, &params.channel), MAX_PAGES).await?;
+    let found = collect_sales(&state, &session.ctx, (first, last), &params.channel).await?;
     let mut response: Response = sales_csv_text(&tally(&found.sales)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
@@ -674,16 +650,13 @@ async fn sales_csv(State(state): State<WebState>, session: Session, RawQuery(raw
     let disposition = HeaderValue::from_str(&disposition).map_err(|e| PageError(Error::internal(e.to_string())))?;
     headers.insert(header::CONTENT_DISPOSITION, disposition);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if found.truncated {
-        headers.insert("x-report-truncated", HeaderValue::from_static("true"));
-    }
     Ok(response)
 }
 
-/// Today's orders (UTC), for the dashboard.
-pub(super) fn today_filter() -> OrderFilter {
+/// Today's sales (UTC), for the dashboard.
+pub(super) async fn today(state: &WebState, ctx: &RequestContext) -> Result<Sales, Error> {
     let today = Utc::now().date_naive();
-    filter(today, today, "")
+    collect_sales(state, ctx, (today, today), "").await
 }
 
 #[cfg(test)]
@@ -791,12 +764,12 @@ mod tests {
             day: day(d),
             channel: channel.into(),
             currency: currency.parse().unwrap(),
+            orders: 1,
             gross,
             refunded,
         };
         let sales = [
-            s(1, "web", "EUR", 1000, 0),
-            s(1, "web", "EUR", 500, 500),
+            Sale { orders: 2, ..s(1, "web", "EUR", 1500, 500) },
             s(2, "store", "EUR", 700, 0),
             s(1, "web", "USD", 900, 0),
         ];
@@ -844,9 +817,6 @@ mod tests {
         assert_eq!(p.errors.of("from"), Some("Enter a date as YYYY-MM-DD."));
         let p = params(Some("from=2023-01-01&to=2025-03-01".into()), today);
         assert!(p.errors.of("from").is_some());
-        let f = filter(day(1), day(2), "web");
-        assert_eq!(f.placed_to.unwrap().to_rfc3339(), "2025-03-03T00:00:00+00:00");
-        assert_eq!(f.channel.as_deref(), Some("web"));
     }
 
     #[test]
@@ -855,6 +825,7 @@ mod tests {
             day: day(d),
             channel: channel.into(),
             currency: Currency::EUR,
+            orders: 1,
             gross,
             refunded: 0,
         };
@@ -877,8 +848,6 @@ mod tests {
             period: "1 Mar 2025 to 7 Mar 2025".into(),
             sections,
             cancelled: 1,
-            truncated: true,
-            max_orders: MAX_PAGES * PAGE_SIZE,
         };
         let html = page.render().unwrap();
         assert!(html.contains(r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart""#));
@@ -886,7 +855,7 @@ mod tests {
         assert!(!html.contains("<style"), "no style element");
         assert!(!html.contains("<b>pos</b>"), "channel names escaped in the chart and the table");
         assert!(html.contains("&lt;b&gt;pos&lt;/b&gt;"));
-        assert!(html.contains("This report is truncated"));
+        assert!(html.contains("(1 in this period)"), "cancelled orders are counted apart");
         assert!(html.contains(r#"href="/reports/sales.csv?from=2025-03-01&#38;to=2025-03-07""#));
     }
 
