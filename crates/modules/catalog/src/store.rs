@@ -177,9 +177,12 @@ pub async fn list_products(
         conditions.push(format!("(LOWER(p.name) LIKE {p} ESCAPE '\\' OR LOWER(p.description) LIKE {p} ESCAPE '\\')"));
     }
     if let Some(channel) = &filter.channel {
+        // Nested, so that the planner walks the product's variants then looks their price up by
+        // (variant, channel). As one join, SQLite without statistics chose the channel index and
+        // scanned every price of the channel for every product: 39 s to count 10,000 products.
         conditions.push(format!(
-            "EXISTS (SELECT 1 FROM variants v JOIN variant_prices vp ON vp.variant_id = v.id \
-             WHERE v.product_id = p.id AND vp.channel = {})",
+            "EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND EXISTS \
+             (SELECT 1 FROM variant_prices vp WHERE vp.variant_id = v.id AND vp.channel = {}))",
             bind(channel.clone())
         ));
     }

@@ -222,16 +222,25 @@ pub async fn low_stock(c: &mut AnyConnection, page: PageRequest) -> Result<(Vec<
          WHERE k.low_stock_threshold IS NOT NULL AND k.discontinued = FALSE \
          GROUP BY k.sku, k.low_stock_threshold \
          HAVING COALESCE(CAST(SUM(s.on_hand - s.reserved) AS BIGINT), 0) <= k.low_stock_threshold";
-    let rows = query(AssertSqlSafe(format!("{LOW} ORDER BY available, k.sku LIMIT $1 OFFSET $2")))
-        .bind(page.limit())
-        .bind(page.offset())
-        .fetch_all(&mut *c)
-        .await
-        .map_err(db_error)?;
-    let total: i64 = query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM ({LOW}) low")))
-        .fetch_one(c)
-        .await
-        .map_err(db_error)?;
+    // The page and the count in one pass over the SKUs with a threshold.
+    let rows = query(AssertSqlSafe(format!(
+        "SELECT sku, low_stock_threshold, available, COUNT(*) OVER () AS total FROM ({LOW}) low \
+         ORDER BY available, sku LIMIT $1 OFFSET $2"
+    )))
+    .bind(page.limit())
+    .bind(page.offset())
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db_error)?;
+    let total: i64 = match rows.first() {
+        Some(row) => int(row, "total")?,
+        // A page past the end says nothing of how many there are.
+        None if page.offset() > 0 => query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM ({LOW}) low")))
+            .fetch_one(c)
+            .await
+            .map_err(db_error)?,
+        None => 0,
+    };
     let items =
         rows.iter().map(|row| Ok((text(row, "sku")?, int(row, "low_stock_threshold")?))).collect::<Result<_>>()?;
     Ok((items, total as u64))
