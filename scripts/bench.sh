@@ -13,6 +13,9 @@
 # front, PostgreSQL + RabbitMQ) beside a monolith on the same databases and broker: gateway
 # overhead for the same requests, gRPC latency between services, checkouts through the gateway:
 #   PRODUCTS=1000 bash scripts/bench.sh distributed
+# The web pages (storefront and back office, issue #6), each alone, by 1 then 16 visitors, after a
+# few checkouts so that the order pages have content; ends with the server's own time per route:
+#   PRODUCTS=10000 DURATION=10 bash scripts/bench.sh pages
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,6 +71,8 @@ if [ "${1:-}" = "distributed" ]; then
         export COMPTOIR_HTTP__ADDR="127.0.0.1:$MONOLITH" COMPTOIR_DATA_DIR="$TOPOLOGY_DIR/data/monolith"
         # Eleven pools of 4 beside the topology's eleven of 5 stay under PostgreSQL's 100 connections.
         export COMPTOIR_STORAGE__POSTGRES_POOL_SIZE=4
+        # The topology's storefront and back office hold the web ports; this monolith serves the API only.
+        export COMPTOIR_WEB__ENABLED=false
         exec "$BIN/comptoir" serve >"$TOPOLOGY_DIR/logs/monolith.log" 2>&1
     ) &
     MONOLITH_PID=$!
@@ -122,6 +127,75 @@ if [ ! -f "$DATA/loaded" ]; then
     rm -rf "$DATA" && mkdir -p "$DATA"
     "$BIN/comptoir" demo --products "$PRODUCTS"
     touch "$DATA/loaded"
+fi
+
+if [ "${1:-}" = "pages" ]; then
+    # The web pages (issue #6): the storefront and the back office served by the same process as
+    # the API, on free ports. Each page is measured alone, first by one visitor (its latency is the
+    # page's time) and then by PAGE_CONCURRENCY visitors (throughput).
+    free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+    STOREFRONT=$(free_port)
+    BACKOFFICE=$(free_port)
+    while [ "$BACKOFFICE" = "$STOREFRONT" ]; do BACKOFFICE=$(free_port); done
+    API="http://127.0.0.1:$PORT" SHOP="http://127.0.0.1:$STOREFRONT" OFFICE="http://127.0.0.1:$BACKOFFICE"
+    if [ "$BACKEND" = sqlite ]; then
+        # A copy of the loaded demo, so that every run measures the same shop: the orders placed
+        # below (and the runs' carts and sessions) do not pile up from one run to the next.
+        rm -rf "$DATA-pages" && cp -a "$DATA" "$DATA-pages"
+        export COMPTOIR_DATA_DIR="$DATA-pages"
+        if [ "${ANALYZE:-0}" = 1 ]; then
+            # Diagnosis only (needs the sqlite3 shell): gives SQLite's query planner the statistics
+            # Comptoir never gathers, to see the pages as they are with them (docs/BENCHMARKS.md).
+            for db in "$DATA-pages"/*.sqlite; do sqlite3 "$db" ANALYZE; done
+        fi
+    fi
+    COMPTOIR_HTTP__ADDR="127.0.0.1:$PORT" COMPTOIR_WEB__STOREFRONT_ADDR="127.0.0.1:$STOREFRONT" \
+        COMPTOIR_WEB__BACKOFFICE_ADDR="127.0.0.1:$BACKOFFICE" COMPTOIR_WEB__SECURE_COOKIES=false \
+        "$BIN/comptoir" serve &
+    PID=$!
+    trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
+    for url in "$API" "$SHOP" "$OFFICE"; do
+        until curl -sf "$url/readyz" >/dev/null; do
+            kill -0 $PID 2>/dev/null || { echo "the server exited" >&2; exit 1; }
+            sleep 0.05
+        done
+    done
+    echo "== API $API, storefront $SHOP, back office $OFFICE"
+    echo "== placing orders first, so that the order pages, dashboard and report have content"
+    "$BIN/comptoir-bench" --base "$API" --concurrency "${ORDER_BUYERS:-8}" --duration "${ORDER_SECONDS:-3}" checkout
+    TOKEN=$(curl -sf "$API/api/v1/staff/auth/login" -H 'content-type: application/json' \
+        -d '{"email": "admin@comptoir.test", "password": "demo-admin-password"}' |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+    ORDERS=$(curl -sf -H "authorization: Bearer $TOKEN" "$API/api/v1/admin/orders?per_page=1" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])')
+    echo "orders in the shop: $ORDERS"
+    for concurrency in 1 ${PAGE_CONCURRENCY:-16}; do
+        echo "== pages, $concurrency visitor(s), $DURATION s per page"
+        "$BIN/comptoir-bench" --base "$API" --storefront "$SHOP" --backoffice "$OFFICE" \
+            --concurrency "$concurrency" --duration "$DURATION" storefront backoffice
+    done
+    # The whole run as the server recorded it (one registry for the process: a route both sites
+    # have, `/` and `/login`, is the two together; the lines above are each page's own).
+    echo "== server time by route over the whole run (http_request_duration_seconds on /metrics)"
+    by_route=$(cat <<'EOF'
+import re, sys
+seen = {}
+for line in sys.stdin:
+    m = re.match(r'http_request_duration_seconds_(sum|count)\{(.*)\} (\S+)$', line)
+    if not m or 'method="GET"' not in m.group(2):
+        continue
+    route = re.search(r'route="([^"]*)"', m.group(2)).group(1)
+    if not route.startswith(('/api/', '/static/')) and route not in ('/metrics', '/readyz', '/healthz'):
+        seen.setdefault(route, {})[m.group(1)] = float(m.group(3))
+print(f"{'route':<20} {'requests':>9} {'mean ms':>8}")
+for route, s in sorted(seen.items()):
+    if s.get('count'):
+        print(f"{route:<20} {s['count']:>9.0f} {s['sum'] / s['count'] * 1000:>8.2f}")
+EOF
+)
+    curl -sf "$SHOP/metrics" | python3 -c "$by_route"
+    echo "memory after the pages (RSS): $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
+    exit 0
 fi
 
 echo "== cold start"

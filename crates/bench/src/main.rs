@@ -1,6 +1,8 @@
 //! `comptoir-bench`: drives a running Comptoir over HTTP and prints throughput and latency
 //! percentiles per scenario. Run by `scripts/bench.sh`; see docs/BENCHMARKS.md.
 
+mod pages;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,8 +15,15 @@ use serde_json::{Value, json};
 #[derive(Parser)]
 #[command(about = "Load generator for the Comptoir API")]
 struct Args {
+    /// The REST API (the catalog is sampled from it for every scenario).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     base: String,
+    /// The storefront, for the `storefront` scenario.
+    #[arg(long, default_value = "http://127.0.0.1:9000")]
+    storefront: String,
+    /// The back office, for the `backoffice` scenario.
+    #[arg(long, default_value = "http://127.0.0.1:9010")]
+    backoffice: String,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -56,6 +65,12 @@ enum Scenario {
     /// `GET /api/v1/admin/stock/{sku}` as the demo admin, cycling over SKUs: an authenticated read
     /// from inventory's database.
     AdminStock,
+    /// The storefront's pages one after another (home, category, search, search in a category,
+    /// product, cart, login), each for `duration`, by anonymous visitors with one item in their cart.
+    Storefront,
+    /// The back office's pages one after another (dashboard, orders, products, product search,
+    /// a SKU's stock, customers, sales report), each for `duration`, signed in as the demo admin.
+    Backoffice,
 }
 
 struct Outcome {
@@ -103,6 +118,11 @@ async fn main() -> anyhow::Result<()> {
         catalog.total,
         catalog.slugs.len()
     );
+    // Categories and search words for the pages, read before any page is asked for.
+    let sample = match args.scenarios.iter().any(|s| matches!(s, Scenario::Storefront | Scenario::Backoffice)) {
+        true => Some(pages::Sample::load(&client, &args.base, &catalog).await?),
+        false => None,
+    };
     for scenario in &args.scenarios {
         match scenario {
             Scenario::ProductDetail => {
@@ -153,16 +173,20 @@ async fn main() -> anyhow::Result<()> {
                 .await;
                 out.report("admin-stock", "errors");
             }
+            Scenario::Storefront => pages::storefront(&args, &catalog, sample.as_ref().expect("sampled")).await?,
+            Scenario::Backoffice => pages::backoffice(&args, &catalog, sample.as_ref().expect("sampled")).await?,
         }
     }
     Ok(())
 }
 
-/// Published products sampled from the public list: their slugs and SKUs.
+/// Published products sampled from the public list: their slugs and SKUs, their names with their
+/// first category's id.
 struct Catalog {
     total: usize,
     slugs: Vec<String>,
     skus: Vec<String>,
+    names: Vec<(String, Option<String>)>,
 }
 
 impl Catalog {
@@ -173,18 +197,23 @@ impl Catalog {
         ensure!(total > 0, "the catalog is empty: load the demo first (comptoir demo --products 10000)");
         let mut slugs = Vec::new();
         let mut skus = Vec::new();
+        let mut names = Vec::new();
         let pages = total.div_ceil(100).min(20);
         for page in 1..=pages {
             let body: Value =
                 client.get(format!("{base}/api/v1/products?per_page=100&page={page}")).send().await?.json().await?;
             for product in body["items"].as_array().into_iter().flatten() {
                 slugs.push(product["slug"].as_str().unwrap_or_default().to_string());
+                names.push((
+                    product["name"].as_str().unwrap_or_default().to_string(),
+                    product["category_ids"][0].as_str().map(str::to_string),
+                ));
                 for variant in product["variants"].as_array().into_iter().flatten() {
                     skus.push(variant["sku"].as_str().unwrap_or_default().to_string());
                 }
             }
         }
-        Ok(Catalog { total, slugs, skus })
+        Ok(Catalog { total, slugs, skus, names })
     }
 }
 
