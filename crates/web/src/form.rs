@@ -14,6 +14,7 @@ use axum::response::Response;
 use comptoir_kernel::{Currency, Error};
 use rust_decimal::Decimal;
 
+use crate::present::capitalised;
 use crate::view;
 
 /// A posted `application/x-www-form-urlencoded` form, as name/value pairs in order.
@@ -132,14 +133,6 @@ pub fn parse_amount(value: &str, currency: Currency) -> Option<i64> {
     i64::try_from(minor.trunc()).ok()
 }
 
-fn capitalised(label: &str) -> String {
-    let mut chars = label.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 /// What is wrong with a form: a message per field, and one for the form as a whole.
 #[derive(Debug, Clone, Default)]
 pub struct FormErrors {
@@ -161,9 +154,13 @@ impl FormErrors {
         self.fields.get(field).map(String::as_str)
     }
 
-    /// The first field in error and its message.
-    pub fn first(&self) -> Option<(String, String)> {
-        self.fields.iter().next().map(|(f, m)| (f.clone(), m.clone()))
+    /// `Ok` when no field is wrong; otherwise the first wrong field as the validation error a
+    /// module would answer, so that checks made here and the modules' land the same way.
+    pub fn check(&self) -> Result<(), Error> {
+        match self.fields.iter().next() {
+            Some((field, message)) => Err(Error::validation(field.clone(), message.clone())),
+            None => Ok(()),
+        }
     }
 
     pub fn general(&self) -> Option<&str> {

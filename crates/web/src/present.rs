@@ -2,8 +2,32 @@
 
 use chrono::{DateTime, Utc};
 use comptoir_contracts::address::PostalAddress;
+use comptoir_contracts::catalog::{Category, CategoryNode};
 use comptoir_contracts::ordering::{Order, OrderStatus};
 use comptoir_contracts::shipping::{Shipment, ShipmentStatus};
+
+/// The category tree as select options, depth first, each name indented by its depth; `key`
+/// picks what the option sends (the slug, the id).
+pub fn category_options(nodes: &[CategoryNode], key: fn(&Category) -> String) -> Vec<(String, String)> {
+    fn walk(nodes: &[CategoryNode], depth: usize, key: fn(&Category) -> String, into: &mut Vec<(String, String)>) {
+        for node in nodes {
+            into.push((key(&node.category), format!("{}{}", "\u{a0}\u{a0}".repeat(depth), node.category.name)));
+            walk(&node.children, depth + 1, key, into);
+        }
+    }
+    let mut options = Vec::new();
+    walk(nodes, 0, key, &mut options);
+    options
+}
+
+/// `size` → `Size`.
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
 
 pub fn date_time(at: &DateTime<Utc>) -> String {
     at.format("%-d %b %Y, %H:%M UTC").to_string()

@@ -6,13 +6,14 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use comptoir_contracts::catalog::{CategoryNode, Collection, CollectionPatch, NewCategory, NewCollection};
+use comptoir_contracts::catalog::{Collection, CollectionPatch, NewCategory, NewCollection};
 use comptoir_contracts::identity::{NewSeller, Permission, Seller};
 use comptoir_kernel::{Error, PageRequest};
 use uuid::Uuid;
 
 use super::{Chrome, staff};
 use crate::form::{FormData, FormErrors};
+use crate::present::category_options;
 use crate::session::{FlashKind, Session};
 use crate::view::{PageError, redirect_with, render, render_status};
 use crate::{PageResult, WebState};
@@ -45,16 +46,6 @@ struct CataloguePage {
     errors: FormErrors,
 }
 
-fn flatten(nodes: &[CategoryNode], depth: usize, into: &mut Vec<(String, String)>) {
-    for node in nodes {
-        into.push((
-            node.category.id.to_string(),
-            format!("{}{}", "\u{a0}\u{a0}\u{a0}".repeat(depth), node.category.name),
-        ));
-        flatten(&node.children, depth + 1, into);
-    }
-}
-
 async fn catalogue_page(
     state: &WebState,
     session: &Session,
@@ -67,8 +58,7 @@ async fn catalogue_page(
         state.catalog.list_collections(ctx, PageRequest { page: 1, per_page: 100 }),
         state.identity.list_sellers(ctx, PageRequest { page: 1, per_page: 100 }),
     );
-    let mut categories = Vec::new();
-    flatten(&tree?, 0, &mut categories);
+    let categories = category_options(&tree?, |c| c.id.to_string());
     let mut rows = Vec::new();
     for collection in collections?.items {
         let mut products = Vec::new();

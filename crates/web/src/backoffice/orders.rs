@@ -276,9 +276,7 @@ async fn refund(State(state): State<WebState>, session: Session, Path(id): Path<
     let input = RefundInput { amount, restock, reason: form.optional("reason") };
     let (ordering, ctx) = (state.ordering.clone(), session.ctx.clone());
     act(&state, &session, &id, Permission::OrdersWrite, "Refunded; a credit note follows.", |order| async move {
-        if let Some((field, message)) = errors.first() {
-            return Err(Error::validation(field, message));
-        }
+        errors.check()?;
         ordering.refund(&ctx, order, input).await.map(|_| ())
     })
     .await
@@ -295,9 +293,7 @@ async fn request_return(
     let reason = form.text("reason");
     let (ordering, ctx) = (state.ordering.clone(), session.ctx.clone());
     act(&state, &session, &id, Permission::OrdersWrite, "The return is recorded.", |order| async move {
-        if let Some((field, message)) = errors.first() {
-            return Err(Error::validation(field, message));
-        }
+        errors.check()?;
         if lines.is_empty() {
             return Err(Error::validation("return", "Enter the units coming back."));
         }

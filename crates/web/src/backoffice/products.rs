@@ -9,8 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use comptoir_contracts::catalog::{
-    CategoryNode, Channel, NewProduct, NewVariant, PriceInput, Product, ProductFilter, ProductPatch, ProductStatus,
-    Visibility,
+    Channel, NewProduct, NewVariant, PriceInput, Product, ProductFilter, ProductPatch, ProductStatus, Visibility,
 };
 use comptoir_contracts::identity::{Permission, Seller};
 use comptoir_kernel::{Error, PageRequest};
@@ -18,7 +17,7 @@ use uuid::Uuid;
 
 use super::{Chrome, staff};
 use crate::form::{FormData, FormErrors};
-use crate::present::date_time;
+use crate::present::{category_options, date_time};
 use crate::session::{FlashKind, Session};
 use crate::storefront::Pager;
 use crate::view::{PageError, redirect_with, render, render_status};
@@ -113,13 +112,6 @@ struct NewProductPage {
     errors: FormErrors,
 }
 
-fn flatten(nodes: &[CategoryNode], depth: usize, into: &mut Vec<(String, String)>) {
-    for node in nodes {
-        into.push((node.category.id.to_string(), format!("{}{}", "\u{a0}\u{a0}".repeat(depth), node.category.name)));
-        flatten(&node.children, depth + 1, into);
-    }
-}
-
 /// The channel staff price in first: the shop's default one.
 async fn default_channel(state: &WebState, session: &Session) -> Result<Channel, PageError> {
     let settings = crate::storefront::shop(state).await?;
@@ -142,8 +134,7 @@ async fn new_product_page(
         state.catalog.category_tree(&session.ctx),
         default_channel(state, session)
     );
-    let mut categories = Vec::new();
-    flatten(&tree?, 0, &mut categories);
+    let categories = category_options(&tree?, |c| c.id.to_string());
     let channel = channel?;
     let price_label = format!("Price in {} ({})", channel.name, channel.currency);
     Ok(NewProductPage { chrome, sellers: sellers?.items, categories, price_label, form, errors })
@@ -286,8 +277,7 @@ async fn product_page(
         state.catalog.list_channels(ctx)
     );
     let product = product?;
-    let mut categories = Vec::new();
-    flatten(&tree?, 0, &mut categories);
+    let categories = category_options(&tree?, |c| c.id.to_string());
     Ok(ProductPage {
         chrome,
         published: product.status == ProductStatus::Published,
@@ -351,19 +341,12 @@ fn same(field: &str) -> String {
     field.to_string()
 }
 
-/// The first error of a form checked before calling the catalogue, as the catalogue would say it.
-fn invalid(errors: &FormErrors) -> Option<(Error, Rename)> {
-    errors.first().map(|(field, message)| (Error::validation(field, message), same as Rename))
-}
-
 async fn update(State(state): State<WebState>, session: Session, Path(id): Path<String>, form: FormData) -> PageResult {
     let (catalog, ctx) = (state.catalog.clone(), session.ctx.clone());
     change(&state, &session, &id, "Product saved.", |id, mut errors| async move {
         let attributes = pairs(&form.text("attributes"), '\n', "attributes", &mut errors);
         let category_ids = form.all("category").iter().filter_map(|c| Uuid::parse_str(c).ok()).collect();
-        if let Some(error) = invalid(&errors) {
-            return Err(error);
-        }
+        errors.check().map_err(|e| (e, same as Rename))?;
         let patch = ProductPatch {
             name: Some(form.text("name")),
             slug: form.optional("slug"),
@@ -388,9 +371,7 @@ async fn add_variant(
         let options = pairs(&form.text("options"), ',', "options", &mut errors);
         let weight_grams = weight(&form, &mut errors);
         let amount = form.amount("price", "a price", channel.currency, &mut errors);
-        if let Some(error) = invalid(&errors) {
-            return Err(error);
-        }
+        errors.check().map_err(|e| (e, same as Rename))?;
         let input = NewVariant {
             sku: form.text("sku"),
             options,
@@ -419,9 +400,7 @@ async fn set_price(
             return Err((Error::validation("channel", "Choose a channel."), same as Rename));
         };
         let amount = form.amount("amount", "a price", channel.currency, &mut errors);
-        if let Some(error) = invalid(&errors) {
-            return Err(error);
-        }
+        errors.check().map_err(|e| (e, same as Rename))?;
         let price = PriceInput {
             channel: channel.code.clone(),
             amount: amount.unwrap_or_default(),

@@ -121,19 +121,12 @@ where
     }
 }
 
-fn checked(errors: &FormErrors) -> Result<(), Error> {
-    match errors.first() {
-        Some((field, message)) => Err(Error::validation(field, message)),
-        None => Ok(()),
-    }
-}
-
 async fn receive(State(state): State<WebState>, session: Session, form: FormData) -> PageResult {
     let (inventory, ctx) = (state.inventory.clone(), session.ctx.clone());
     let f = form.clone();
     change(&state, &session, &form, "Stock received.", |mut errors| async move {
         let quantity = f.integer("quantity", "a number of units", &mut errors);
-        checked(&errors)?;
+        errors.check()?;
         let input = ReceiveStock {
             sku: f.text("sku"),
             location: f.text("location"),
@@ -150,7 +143,7 @@ async fn adjust(State(state): State<WebState>, session: Session, form: FormData)
     let f = form.clone();
     change(&state, &session, &form, "Stock adjusted.", |mut errors| async move {
         let delta = f.integer("delta", "a change in units", &mut errors);
-        checked(&errors)?;
+        errors.check()?;
         let input = AdjustStock {
             sku: f.text("sku"),
             location: f.text("location"),
@@ -167,7 +160,7 @@ async fn threshold(State(state): State<WebState>, session: Session, form: FormDa
     let f = form.clone();
     change(&state, &session, &form, "Low-stock threshold saved.", |mut errors| async move {
         let threshold = f.optional("threshold").and_then(|_| f.integer("threshold", "a number of units", &mut errors));
-        checked(&errors)?;
+        errors.check()?;
         inventory.set_low_stock_threshold(&ctx, &f.text("sku"), threshold).await.map(|_| ())
     })
     .await

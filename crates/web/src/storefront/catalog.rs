@@ -9,6 +9,7 @@ use comptoir_kernel::{Error, Money, Page, PageRequest, RequestContext};
 
 use super::{Chrome, Pager, chrome, shop};
 use crate::form::FormData;
+use crate::present::{capitalised, category_options};
 use crate::session::Session;
 use crate::view::{PageError, render};
 use crate::{PageResult, WebState};
@@ -175,13 +176,6 @@ struct SearchPage {
     pager: Pager,
 }
 
-fn flatten(nodes: &[CategoryNode], depth: usize, into: &mut Vec<(String, String)>) {
-    for node in nodes {
-        into.push((node.category.slug.clone(), format!("{}{}", "\u{a0}\u{a0}".repeat(depth), node.category.name)));
-        flatten(&node.children, depth + 1, into);
-    }
-}
-
 pub async fn search(State(state): State<WebState>, session: Session, RawQuery(raw): RawQuery) -> PageResult {
     let params = FormData::from_query(raw);
     let (q, category, page) = (params.text("q"), params.text("category"), params.page_number());
@@ -192,8 +186,7 @@ pub async fn search(State(state): State<WebState>, session: Session, RawQuery(ra
     };
     let (mut chrome, products, cards) = listing(&state, &session, filter, page).await?;
     chrome.query = q.clone();
-    let mut categories = Vec::new();
-    flatten(&state.catalog.category_tree(&session.ctx).await?, 0, &mut categories);
+    let categories = category_options(&state.catalog.category_tree(&session.ctx).await?, |c| c.slug.clone());
     let pager =
         Pager::new("/search", &[("q", q.clone()), ("category", category.clone())], page, PER_PAGE, products.total);
     Ok(render(&SearchPage { chrome, q, category, categories, total: products.total, products: cards, pager }))
@@ -247,7 +240,7 @@ pub async fn product(State(state): State<WebState>, session: Session, Path(slug)
             label: match v.options.is_empty() {
                 true => v.sku.clone(),
                 false => {
-                    v.options.iter().map(|(k, val)| format!("{}: {val}", capitalise(k))).collect::<Vec<_>>().join(", ")
+                    v.options.iter().map(|(k, val)| format!("{}: {val}", capitalised(k))).collect::<Vec<_>>().join(", ")
                 }
             },
             price: v.prices.iter().find(|p| p.channel == shop.channel()).map(|p| p.price),
@@ -271,7 +264,7 @@ pub async fn product(State(state): State<WebState>, session: Session, Path(slug)
         name: product.name,
         slug: product.slug,
         description: product.description,
-        attributes: product.attributes.into_iter().map(|(k, v)| (capitalise(&k), v)).collect(),
+        attributes: product.attributes.into_iter().map(|(k, v)| (capitalised(&k), v)).collect(),
         variants,
         selected,
         categories,
@@ -280,11 +273,6 @@ pub async fn product(State(state): State<WebState>, session: Session, Path(slug)
 
 fn all_categories(nodes: &[CategoryNode]) -> Vec<&Category> {
     nodes.iter().flat_map(|n| std::iter::once(&n.category).chain(all_categories(&n.children))).collect()
-}
-
-fn capitalise(word: &str) -> String {
-    let mut chars = word.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 #[derive(Template)]
