@@ -154,7 +154,7 @@ echo "== the same API and browser suites against the distributed topology (Postg
 # Every module its own service behind the gateway, the storefront and the back office as their own
 # roles; then the monolith with payment extracted.
 COMPTOIR_TEST_TOPOLOGY=distributed COMPTOIR_TEST_BACKEND=postgres COMPTOIR_TEST_BUS=rabbitmq \
-    cargo test --locked -p comptoir --test api --test web
+    cargo test --locked -p comptoir --test api --test web --test observability
 COMPTOIR_TEST_TOPOLOGY=mixed COMPTOIR_TEST_BUS=rabbitmq cargo test --locked -p comptoir --test api
 echo "== a RabbitMQ restart in the middle of a distributed run (alone: it stops the broker)"
 COMPTOIR_TEST_TOPOLOGY=distributed COMPTOIR_TEST_BUS=rabbitmq \

@@ -21,7 +21,8 @@ pub const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
 pub struct CorrelationId(pub String);
 
 /// Accepts a well-formed `X-Correlation-Id` or makes one, runs the request inside a span carrying
-/// it (so every log line has it), and echoes it on the response.
+/// it (so every log line has it) and continuing the caller's trace (`traceparent`), and echoes
+/// it on the response.
 pub async fn correlation(mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
@@ -31,8 +32,26 @@ pub async fn correlation(mut req: Request, next: Next) -> Response {
         .map(str::to_string)
         .unwrap_or_else(new_correlation_id);
     req.extensions_mut().insert(CorrelationId(id.clone()));
-    let span = tracing::info_span!("request", correlation_id = %id, method = %req.method(), path = %req.uri().path());
-    let mut response = next.run(req).instrument(span).await;
+    // Named after the route once routing has matched it (`observability::track_requests`).
+    let span = tracing::info_span!("request",
+        otel.name = %req.method(),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        correlation_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let headers = req.headers();
+    comptoir_telemetry::propagation::continue_from(&span, |name| {
+        headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    });
+    let mut response = next.run(req).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(CORRELATION_HEADER, value);
     }

@@ -278,6 +278,9 @@ impl App {
         if let Some(ordering) = &self.ordering_module {
             self.background.push(tokio::spawn(ordering.clone().run_stale_checkout_sweeper(sweep)));
         }
+        let databases = self.databases.clone();
+        self.background
+            .push(tokio::spawn(comptoir_storage::load::sample_busy_connections(databases, Duration::from_millis(100))));
         let bus = self.bus.clone();
         self.background.push(tokio::spawn(async move { events::announce(&bus, "system.instance.started").await }));
     }

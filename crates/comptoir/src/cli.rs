@@ -51,6 +51,35 @@ pub enum Command {
     /// Events a consumer gave up on.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLetterCommand),
+    /// Events waiting in each module's outbox, and published ones kept (every service's, in a
+    /// distributed configuration).
+    Outbox,
+    /// Copy every embedded (SQLite) database and the generated secrets into a new directory, while
+    /// the shop may be running.
+    Backup {
+        /// A new or empty directory.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Replace the data directory's databases with a backup (the shop must be stopped); the
+    /// files replaced are kept in `<data_dir>/before-restore-<timestamp>/`.
+    Restore {
+        /// A directory written by `comptoir backup`.
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+    },
+    /// Each module's share of calls, CPU time, database time and events, read from the metrics
+    /// of running processes, and which module to extract first.
+    #[command(name = "extraction-report")]
+    ExtractionReport {
+        /// A process's metrics (repeat for every process of a partly extracted shop); default:
+        /// this configuration's API address.
+        #[arg(long, value_name = "URL")]
+        from: Vec<String>,
+        /// Measure over this many seconds instead of since the processes started.
+        #[arg(long, value_name = "SECONDS")]
+        window: Option<u64>,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -125,9 +154,45 @@ pub enum DeadLetterCommand {
         #[arg(long, conflicts_with = "id")]
         all: bool,
     },
+    /// Delete dead letters without replaying them.
+    Purge {
+        /// The dead letter to delete.
+        #[arg(required_unless_present = "all")]
+        id: Option<uuid::Uuid>,
+        /// Delete every dead letter (of `--consumer` only, when given).
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+        /// With `--all`: only this consumer's dead letters (e.g. `inventory.catalog-skus`).
+        #[arg(long, value_name = "NAME", requires = "all")]
+        consumer: Option<String>,
+    },
+}
+
+impl Command {
+    /// The role this command runs as, which names the process in traces.
+    pub fn role(&self) -> Role {
+        match self {
+            Command::Serve { role, .. } | Command::Migrate { role } => role.role(),
+            _ => Role::Monolith,
+        }
+    }
 }
 
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    // Commands that open the databases hold the data directory as `serve` does, so that a restore
+    // cannot replace it under them (and waits for them).
+    let _data_dir = match &command {
+        Command::Migrate { .. }
+        | Command::Demo { .. }
+        | Command::Admin(_)
+        | Command::DeadLetters(_)
+        | Command::Outbox => crate::backup::DataDirLock::shared(&config)?,
+        Command::Serve { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. }
+        | Command::ExtractionReport { .. }
+        | Command::Openapi => None,
+    };
     match command {
         Command::Serve { demo, demo_products, role } => {
             crate::serve::serve(config, role.role(), demo.then_some(demo_products)).await
@@ -160,6 +225,31 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::DeadLetters(command) => dead_letters(command, config).await,
+        Command::Outbox => {
+            let app = App::build(config).await?;
+            let outboxes = app.dead_letter_office().outboxes().await;
+            app.shutdown().await;
+            println!("{}", crate::operations::outbox_table(&outboxes?, comptoir_kernel::time::now()));
+            Ok(())
+        }
+        Command::Backup { to } => {
+            let manifest = crate::backup::backup(&config, &to).await?;
+            println!("{}", crate::operations::backup_summary(&to, &manifest));
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let restored = crate::backup::restore(&config, &from).await?;
+            println!("{}", crate::operations::restore_summary(&restored));
+            Ok(())
+        }
+        Command::ExtractionReport { from, window } => {
+            let from = match from.is_empty() {
+                true => vec![format!("http://{}/metrics", crate::serve::local_url(config.http.addr))],
+                false => from,
+            };
+            print!("{}", crate::extraction::report(&from, window.map(std::time::Duration::from_secs)).await?);
+            Ok(())
+        }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&comptoir_api::openapi())?);
             Ok(())
@@ -197,6 +287,17 @@ async fn dead_letters(command: DeadLetterCommand, config: Config) -> anyhow::Res
         DeadLetterCommand::Replay { id: None, .. } => {
             let (replayed, failing) = office.replay_all().await?;
             println!("Replayed {replayed}; {failing} still failing.");
+        }
+        DeadLetterCommand::Purge { id: Some(id), .. } => {
+            let purged = office.purge(id).await?;
+            println!("Purged 1 dead letter: {id} ({}, {}).", purged.letter.consumer, purged.letter.event.event_type);
+        }
+        DeadLetterCommand::Purge { id: None, consumer, .. } => {
+            let purged = office.purge_all(consumer.as_deref()).await?;
+            match consumer {
+                Some(consumer) => println!("Purged {purged} dead letter(s) of {consumer}."),
+                None => println!("Purged {purged} dead letter(s)."),
+            }
         }
     }
     // Replayed handlers may have emitted events: publish them before exiting.

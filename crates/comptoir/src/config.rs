@@ -25,6 +25,8 @@ pub struct Config {
     pub shipping: WebhookConfig,
     pub notification: NotificationConfig,
     pub log: LogConfig,
+    /// OpenTelemetry traces.
+    pub telemetry: TelemetryConfig,
     /// Per-module database URLs overriding the embedded default (`catalog = "sqlite:///var/lib/catalog.sqlite"`).
     pub databases: BTreeMap<String, String>,
     pub storage: StorageConfig,
@@ -133,6 +135,8 @@ pub struct HttpConfig {
     /// How long the API acts on the admin settings it last read (maintenance mode) before asking
     /// again. A change made through this process applies at once; through another, within this.
     pub settings_cache_ms: u64,
+    /// At shutdown, how long requests in progress may finish before they are cut short.
+    pub shutdown_grace_secs: u64,
 }
 
 /// Requests per second allowed (bursts of twice that); 0 turns a limit off. Over it: 429 with
@@ -307,6 +311,43 @@ pub struct LogConfig {
     pub level: String,
 }
 
+/// Traces are sent over OTLP/gRPC when `otlp_endpoint` is set (`http://otel-collector:4317`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of this process; default `comptoir-<role>` (`comptoir-gateway`,
+    /// `comptoir-catalog`, `comptoir-monolith`, ...).
+    pub service_name: Option<String>,
+    /// Share of new traces kept, 0.0 to 1.0 (a trace begun upstream keeps its caller's choice).
+    pub sample_ratio: f64,
+    /// How long finished spans wait to be sent together, in milliseconds.
+    pub batch_delay_ms: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig { otlp_endpoint: None, service_name: None, sample_ratio: 1.0, batch_delay_ms: 2000 }
+    }
+}
+
+impl Config {
+    pub fn log_settings(&self) -> comptoir_telemetry::LogSettings {
+        comptoir_telemetry::LogSettings { format: self.log.format.clone(), level: self.log.level.clone() }
+    }
+
+    /// Traces settings for a process in `role`.
+    pub fn traces_settings(&self, role: crate::topology::Role) -> comptoir_telemetry::TracesSettings {
+        let t = &self.telemetry;
+        comptoir_telemetry::TracesSettings {
+            endpoint: t.otlp_endpoint.clone().filter(|e| !e.trim().is_empty()),
+            service_name: t.service_name.clone().unwrap_or_else(|| format!("comptoir-{}", role.slug())),
+            sample_ratio: t.sample_ratio,
+            batch_delay: std::time::Duration::from_millis(t.batch_delay_ms),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -321,6 +362,7 @@ impl Default for Config {
             shipping: WebhookConfig::default(),
             notification: NotificationConfig::default(),
             log: LogConfig::default(),
+            telemetry: TelemetryConfig::default(),
             databases: BTreeMap::new(),
             storage: StorageConfig::default(),
             services: BTreeMap::new(),
@@ -339,6 +381,7 @@ impl Default for HttpConfig {
             request_timeout_secs: 30,
             rate_limit: RateLimitConfig::default(),
             settings_cache_ms: 5000,
+            shutdown_grace_secs: 30,
         }
     }
 }

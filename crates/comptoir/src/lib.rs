@@ -3,11 +3,13 @@
 
 pub mod app;
 pub mod auth_cache;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod events;
-pub mod logging;
+pub mod extraction;
+pub mod operations;
 pub mod remote;
 pub mod serve;
 pub mod topology;

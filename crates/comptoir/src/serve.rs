@@ -1,5 +1,5 @@
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::serve::{ListenerExt, TapIo};
@@ -12,6 +12,8 @@ use crate::topology::{Module, Role};
 /// Runs this process in its role until SIGINT/SIGTERM, then drains and flushes.
 pub async fn serve(config: Config, role: Role, demo_products: Option<usize>) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Held while serving, so that `comptoir restore` refuses to replace the data directory under us.
+    let _data_dir_lock = crate::backup::DataDirLock::shared(&config)?;
     let mut app = App::build_as(config, role).await?;
     app.start();
     if let Some(products) = demo_products {
@@ -49,12 +51,39 @@ pub async fn serve(config: Config, role: Role, demo_products: Option<usize>) -> 
     }
     tracing::info!(role = %role.name(), event_bus = app.bus.provider(), ready_in_ms = started.elapsed().as_millis() as u64,
         "Comptoir is ready");
-    while let Some(result) = servers.join_next().await {
-        result.context("a server task failed")??;
-    }
-    tracing::info!("shutting down: flushing the outboxes");
+    let drained = drain(&mut servers, Duration::from_secs(app.config.http.shutdown_grace_secs)).await;
+    // Then the consumers finish what they hold, the outboxes are flushed to the bus and the bus
+    // is closed: nothing accepted is lost, nothing is left half-done.
+    tracing::info!("shutting down: finishing event handling and flushing the outboxes");
     app.shutdown().await;
-    Ok(())
+    tracing::info!("stopped");
+    drained
+}
+
+/// Waits for the servers, which stop accepting at the shutdown signal and finish the requests in
+/// progress; requests still running `grace` after the signal are cut short.
+async fn drain(servers: &mut Servers, grace: Duration) -> anyhow::Result<()> {
+    let deadline = async {
+        shutdown_signal().await;
+        tracing::info!(grace_secs = grace.as_secs(), "shutdown requested: draining requests in progress");
+        tokio::time::sleep(grace).await;
+    };
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            // The deadline first, so that the signal is logged even when the servers stop at once.
+            biased;
+            _ = &mut deadline => {
+                tracing::warn!(still_serving = servers.len(), "requests still running after the grace period: stopping them");
+                servers.abort_all();
+                return Ok(());
+            }
+            joined = servers.join_next() => match joined {
+                None => return Ok(()),
+                Some(result) => result.context("a server task failed")??,
+            },
+        }
+    }
 }
 
 type Servers = tokio::task::JoinSet<std::io::Result<()>>;
@@ -80,7 +109,7 @@ async fn spawn_backoffice(servers: &mut Servers, app: &App) -> anyhow::Result<()
 }
 
 /// An address to open in a browser: `localhost` for every interface.
-fn local_url(addr: SocketAddr) -> String {
+pub fn local_url(addr: SocketAddr) -> String {
     match addr.ip().is_unspecified() {
         true => format!("localhost:{}", addr.port()),
         false => addr.to_string(),

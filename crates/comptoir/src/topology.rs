@@ -114,6 +114,17 @@ impl Role {
         matches!(self, Role::Monolith | Role::Gateway)
     }
 
+    /// One word for names and labels: `monolith`, `catalog`, `gateway`, `storefront`, `backoffice`.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Role::Monolith => "monolith",
+            Role::Service(m) => m.name(),
+            Role::Gateway => "gateway",
+            Role::Storefront => "storefront",
+            Role::BackOffice => "backoffice",
+        }
+    }
+
     pub fn name(self) -> String {
         match self {
             Role::Monolith => "monolith".into(),

@@ -12,6 +12,7 @@
 //! | `version`         | `ce-dataversion`  |
 //! | `correlation_id`  | `ce-correlationid`|
 //! | `metadata.*`      | `ce-shopid`, `ce-actorid`, `ce-actortype` |
+//! | `traceparent`     | `traceparent` (W3C trace context, when traces are on) |
 //! | (JSON)            | `content-type: application/json` |
 //!
 //! Extension attribute names are lowercase letters only, as the specification requires.
@@ -32,6 +33,8 @@ pub const SHOP_ID: &str = "ce-shopid";
 pub const ACTOR_ID: &str = "ce-actorid";
 pub const ACTOR_TYPE: &str = "ce-actortype";
 pub const CONTENT_TYPE_HEADER: &str = "content-type";
+/// The W3C header itself rather than a `ce-` attribute: tracing tools read it from any message.
+pub const TRACEPARENT: &str = "traceparent";
 
 /// The headers carrying the envelope's attributes, in a stable order.
 pub fn headers(event: &EventEnvelope) -> Vec<(&'static str, String)> {
@@ -49,6 +52,9 @@ pub fn headers(event: &EventEnvelope) -> Vec<(&'static str, String)> {
     ];
     if let Some(actor) = &event.metadata.actor_id {
         headers.push((ACTOR_ID, actor.clone()));
+    }
+    if let Some(traceparent) = &event.traceparent {
+        headers.push((TRACEPARENT, traceparent.clone()));
     }
     headers
 }
@@ -87,6 +93,7 @@ pub fn decode(header: impl Fn(&str) -> Option<String>, body: &[u8]) -> Result<Ev
             actor_type: serde_json::from_value(serde_json::Value::String(actor_type.clone()))
                 .map_err(|_| malformed(format!("{ACTOR_TYPE} {actor_type:?} is not user, app or system")))?,
         },
+        traceparent: header(TRACEPARENT),
     })
 }
 
@@ -138,6 +145,18 @@ mod tests {
         let h = as_map(&e);
         let back = decode(|name| h.get(name).cloned(), &body(&e)).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn the_trace_context_travels_as_the_w3c_header() {
+        let e = EventEnvelope {
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+            ..event()
+        };
+        let h = as_map(&e);
+        assert_eq!(h[TRACEPARENT], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        assert_eq!(decode(|name| h.get(name).cloned(), &body(&e)).unwrap(), e);
+        assert!(!as_map(&event()).contains_key(TRACEPARENT), "no header without a trace");
     }
 
     #[test]

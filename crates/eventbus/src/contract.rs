@@ -187,13 +187,16 @@ impl<'p> Fixture<'p> {
     }
 }
 
+/// An event as a traced request emits it: the dead-letter case checks that the whole envelope,
+/// trace context included, survives the trip through the broker.
 pub fn event(event_type: &str) -> EventEnvelope {
-    EventEnvelope::new(
+    let event = EventEnvelope::new(
         &RequestContext::new("contract-correlation", comptoir_kernel::Actor::user("contract-user")),
         "source",
         event_type,
         serde_json::json!({ "sku": "SKU-1", "quantity": 2 }),
-    )
+    );
+    EventEnvelope { traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()), ..event }
 }
 
 async fn eventually<F, Fut>(what: &str, mut check: F)

@@ -1,12 +1,14 @@
 //! The dead letters of every module, seen as one list, for operators (API and CLI): those in the
 //! module databases of this process and, in a distributed topology, those the other services hold.
+//! The office also reports each module's outbox backlog, reaching the same places.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use comptoir_kernel::{Error, Page, PageRequest, Result};
 use comptoir_storage::Db;
-use comptoir_storage::dead_letters::{self, DeadLetter};
+use comptoir_storage::dead_letters::{self, DeadLetter, Purged};
+use comptoir_storage::outbox::{self, OutboxStatus};
 use uuid::Uuid;
 
 use crate::EventBus;
@@ -18,7 +20,16 @@ pub struct Filed {
     pub letter: DeadLetter,
 }
 
-/// Where dead letters are kept: one module database here, or another service.
+/// One module's outbox, as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleOutbox {
+    /// The module database (or role database, `api`) holding it.
+    pub module: String,
+    pub status: OutboxStatus,
+}
+
+/// Where dead letters are kept: one module database here, or another service. Each source is also
+/// asked for the outboxes it holds, as operators watch both together.
 #[async_trait]
 pub trait DeadLetterSource: Send + Sync {
     /// The newest `limit`, newest first, and how many there are in all.
@@ -26,6 +37,13 @@ pub trait DeadLetterSource: Send + Sync {
     async fn find(&self, id: Uuid) -> Result<Option<Filed>>;
     /// Hands the event to its consumer again; removed on success.
     async fn replay(&self, filed: &Filed) -> Result<()>;
+    /// Deletes the dead letter without replaying it; false if it was gone already.
+    async fn purge(&self, filed: &Filed) -> Result<bool>;
+    /// Deletes every dead letter here (those of `consumer` only, when given) without replaying
+    /// them; returns how many.
+    async fn purge_all(&self, consumer: Option<&str>) -> Result<u64>;
+    /// The outbox of each module database here.
+    async fn outboxes(&self) -> Result<Vec<ModuleOutbox>>;
 }
 
 /// The dead letters of one module database of this process.
@@ -49,6 +67,39 @@ impl DeadLetterSource for LocalDeadLetters {
     async fn replay(&self, filed: &Filed) -> Result<()> {
         self.bus.replay(&filed.letter.consumer, filed.letter.id).await
     }
+
+    async fn purge(&self, filed: &Filed) -> Result<bool> {
+        let purged = dead_letters::purge(&self.db, filed.letter.id).await?;
+        if let Some(purged) = &purged {
+            log_purge(self.db.module(), purged);
+        }
+        Ok(purged.is_some())
+    }
+
+    async fn purge_all(&self, consumer: Option<&str>) -> Result<u64> {
+        let purged = dead_letters::purge_all(&self.db, consumer).await?;
+        for letter in &purged {
+            log_purge(self.db.module(), letter);
+        }
+        Ok(purged.len() as u64)
+    }
+
+    async fn outboxes(&self) -> Result<Vec<ModuleOutbox>> {
+        let status = outbox::status(&self.db).await?;
+        Ok(vec![ModuleOutbox { module: self.db.module().to_string(), status }])
+    }
+}
+
+/// Operators' record of what was thrown away: which letter, whose, what kind of event; never the
+/// event's data, which may hold personal details.
+fn log_purge(module: &str, purged: &Purged) {
+    tracing::info!(
+        dead_letter = %purged.id,
+        module,
+        consumer = %purged.consumer,
+        event_type = %purged.event_type,
+        "dead letter purged without replay"
+    );
 }
 
 #[derive(Clone)]
@@ -127,6 +178,40 @@ impl DeadLetterOffice {
             }
         }
         Ok((replayed, failing))
+    }
+
+    /// Deletes the dead letter without replaying it; returns what it was.
+    pub async fn purge(&self, id: Uuid) -> Result<Filed> {
+        for source in &self.sources {
+            if let Some(filed) = source.find(id).await? {
+                // Gone between the look-up and the delete: replayed or purged by someone else.
+                if source.purge(&filed).await? {
+                    return Ok(filed);
+                }
+                break;
+            }
+        }
+        Err(Error::not_found("dead letter", id))
+    }
+
+    /// Deletes every dead letter (of `consumer` only, when given) without replaying them; returns
+    /// how many.
+    pub async fn purge_all(&self, consumer: Option<&str>) -> Result<u64> {
+        let mut purged = 0;
+        for source in &self.sources {
+            purged += source.purge_all(consumer).await?;
+        }
+        Ok(purged)
+    }
+
+    /// Every module's outbox, by module name.
+    pub async fn outboxes(&self) -> Result<Vec<ModuleOutbox>> {
+        let mut all = Vec::new();
+        for source in &self.sources {
+            all.extend(source.outboxes().await?);
+        }
+        all.sort_by(|a, b| a.module.cmp(&b.module));
+        Ok(all)
     }
 
     pub async fn count(&self) -> Result<u64> {

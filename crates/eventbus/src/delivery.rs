@@ -10,6 +10,7 @@ use std::time::Duration;
 use comptoir_kernel::{Error, EventEnvelope, Result};
 use comptoir_storage::dead_letters;
 use tokio::sync::Notify;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{Consumer, RetryPolicy, pattern};
@@ -62,10 +63,30 @@ pub async fn deliver_broadcast(consumer: &Consumer, event: &EventEnvelope) {
     }
 }
 
-/// Runs the handler, timing and counting it.
+/// Runs the handler in a span of the emitter's trace, timing and counting it.
 async fn run_handler(consumer: &Consumer, event: &EventEnvelope) -> Result<()> {
+    let waited = (comptoir_kernel::time::now() - event.timestamp).to_std().unwrap_or_default();
+    metrics::histogram!("comptoir_event_lag_seconds", "consumer" => consumer.name.clone()).record(waited.as_secs_f64());
+    let span = tracing::info_span!("event.handle",
+        otel.name = %format!("{} handle {}", consumer.name, event.event_type),
+        otel.kind = "consumer",
+        messaging.consumer.group.name = %consumer.name,
+        // Consumers are named `<module>.<purpose>`: the handling is the module's load.
+        module = consumer.name.split('.').next().unwrap_or_default(),
+        messaging.message.id = %event.id,
+        event_type = %event.event_type,
+        correlation_id = %event.correlation_id,
+        otel.status_code = tracing::field::Empty,
+    );
+    comptoir_telemetry::propagation::continue_from(&span, |name| match name {
+        comptoir_telemetry::propagation::TRACEPARENT => event.traceparent.clone(),
+        _ => None,
+    });
     let started = std::time::Instant::now();
-    let outcome = consumer.handler.handle(event).await;
+    let outcome = consumer.handler.handle(event).instrument(span.clone()).await;
+    if outcome.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
     metrics::histogram!("comptoir_event_handling_seconds", "consumer" => consumer.name.clone())
         .record(started.elapsed().as_secs_f64());
     let label = if outcome.is_ok() { "ok" } else { "error" };

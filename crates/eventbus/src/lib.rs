@@ -34,7 +34,7 @@ use comptoir_kernel::{EventEnvelope, Result};
 use comptoir_storage::Db;
 
 pub use consumer::RetryPolicy;
-pub use dead_letter_office::{DeadLetterOffice, DeadLetterSource, Filed, LocalDeadLetters};
+pub use dead_letter_office::{DeadLetterOffice, DeadLetterSource, Filed, LocalDeadLetters, ModuleOutbox};
 pub use dual::{AUDIT_CONSUMER, DualWriteBus, DualWriteCounts};
 pub use memory::{DEFAULT_PREFETCH, MemoryBus};
 pub use relay::OutboxRelay;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use comptoir_kernel::Result;
-use comptoir_storage::{Db, outbox};
+use comptoir_kernel::{Result, time};
+use comptoir_storage::{Backend, Db, dead_letters, outbox};
 
 use crate::EventBus;
 
@@ -53,6 +53,39 @@ impl OutboxRelay {
         }
     }
 
+    /// Samples the module's gauges for `/metrics`: the outbox (pending events and the age of the
+    /// oldest), the dead letters stored, and the connection pools. A failed query leaves the
+    /// previous value rather than a misleading zero.
+    async fn sample_gauges(&self) {
+        let module = self.db.module();
+        if let Ok((backlog, oldest)) = outbox::backlog(&self.db).await {
+            metrics::gauge!("comptoir_outbox_backlog", "module" => module).set(backlog as f64);
+            let oldest_age = oldest
+                .and_then(|created_at| time::from_db(&created_at).ok())
+                .map_or(0.0, |created_at| (time::now() - created_at).as_seconds_f64().max(0.0));
+            metrics::gauge!("comptoir_outbox_oldest_age_seconds", "module" => module).set(oldest_age);
+        }
+        if let Ok(stored) = dead_letters::count(&self.db).await {
+            metrics::gauge!("comptoir_dead_letters", "module" => module).set(stored as f64);
+        }
+        // SQLite has a pool of readers and a single writer; PostgreSQL one pool for both, reported
+        // once (as `shared`) so that sums over pools do not count it twice.
+        let pools = match self.db.backend() {
+            Backend::Sqlite => vec![("read", self.db.reader()), ("write", self.db.write_pool())],
+            Backend::Postgres => vec![("shared", self.db.write_pool())],
+        };
+        for (pool, connections) in pools {
+            let idle = connections.num_idle() as f64;
+            let in_use = (connections.size() as f64 - idle).max(0.0);
+            let max = connections.options().get_max_connections() as f64;
+            metrics::gauge!("comptoir_db_pool_connections", "module" => module, "pool" => pool, "state" => "idle")
+                .set(idle);
+            metrics::gauge!("comptoir_db_pool_connections", "module" => module, "pool" => pool, "state" => "in_use")
+                .set(in_use);
+            metrics::gauge!("comptoir_db_pool_max_connections", "module" => module, "pool" => pool).set(max);
+        }
+    }
+
     /// Runs until the task is dropped or aborted.
     pub async fn run(self) {
         let signal = self.db.outbox_signal();
@@ -79,9 +112,7 @@ impl OutboxRelay {
             // on every commit.
             if last_gauge.elapsed() >= Duration::from_secs(1) {
                 last_gauge = Instant::now();
-                if let Ok((backlog, _)) = outbox::backlog(&self.db).await {
-                    metrics::gauge!("comptoir_outbox_backlog", "module" => self.db.module()).set(backlog as f64);
-                }
+                self.sample_gauges().await;
             }
             if last_prune.elapsed() > Duration::from_secs(3600) {
                 last_prune = Instant::now();

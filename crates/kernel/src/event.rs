@@ -28,6 +28,10 @@ pub struct EventEnvelope {
     pub correlation_id: String,
     pub data: serde_json::Value,
     pub metadata: EventMetadata,
+    /// The W3C trace context of the span that emitted the event, when traces are on: the
+    /// handlers' spans join the emitter's trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl EventEnvelope {
@@ -48,6 +52,7 @@ impl EventEnvelope {
                 actor_id: ctx.actor.id.clone(),
                 actor_type: ctx.actor.kind,
             },
+            traceparent: None,
         }
     }
 

@@ -36,7 +36,7 @@ impl Db {
     pub async fn open_sqlite(module: &'static str, data_dir: &Path) -> Result<Db, Error> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| Error::unavailable(format!("cannot create data directory {}: {e}", data_dir.display())))?;
-        let path = data_dir.join(format!("{module}.sqlite"));
+        let path = sqlite_path(data_dir, module);
         Self::connect(module, &format!("sqlite://{}?mode=rwc", path.display())).await
     }
 
@@ -113,7 +113,7 @@ impl Db {
             Backend::Postgres => self.write.begin().await,
         }
         .map_err(db_error)?;
-        Ok(UnitOfWork::new(tx, self.outbox_signal.clone()))
+        Ok(UnitOfWork::new(tx, self.module, self.outbox_signal.clone()))
     }
 
     /// Applies the messaging tables, then the module's own migrations, each tracked separately.
@@ -132,7 +132,8 @@ impl Db {
         self.outbox_signal.clone()
     }
 
-    pub(crate) fn write_pool(&self) -> &AnyPool {
+    /// The pool writes go through (the same pool as [`Db::reader`] on PostgreSQL).
+    pub fn write_pool(&self) -> &AnyPool {
         &self.write
     }
 
@@ -140,6 +141,11 @@ impl Db {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// Where the embedded default keeps a database: `<data_dir>/<name>.sqlite`.
+pub fn sqlite_path(data_dir: &Path, name: &str) -> std::path::PathBuf {
+    data_dir.join(format!("{name}.sqlite"))
 }
 
 /// Maps a database failure to the shared error vocabulary: connection trouble is `Unavailable`

@@ -84,6 +84,43 @@ pub async fn delete(db: &Db, id: Uuid) -> Result<bool, Error> {
     Ok(done.rows_affected() == 1)
 }
 
+/// What a purge removed: enough to log it, never the event's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purged {
+    pub id: Uuid,
+    pub consumer: String,
+    pub event_type: String,
+}
+
+/// Deletes one dead letter without replaying it; None if there was none with that id.
+pub async fn purge(db: &Db, id: Uuid) -> Result<Option<Purged>, Error> {
+    let rows = sqlx::query("DELETE FROM dead_letters WHERE id = $1 RETURNING id, consumer, event_type")
+        .bind(id.to_string())
+        .fetch_all(db.write_pool())
+        .await
+        .map_err(db_error)?;
+    rows.first().map(purged_from_row).transpose()
+}
+
+/// Deletes every dead letter, or those of `consumer` only, without replaying them, in one
+/// statement (a letter filed meanwhile is either purged or kept, never half).
+pub async fn purge_all(db: &Db, consumer: Option<&str>) -> Result<Vec<Purged>, Error> {
+    let query = match consumer {
+        Some(consumer) => {
+            sqlx::query("DELETE FROM dead_letters WHERE consumer = $1 RETURNING id, consumer, event_type")
+                .bind(consumer)
+        }
+        None => sqlx::query("DELETE FROM dead_letters RETURNING id, consumer, event_type"),
+    };
+    let rows = query.fetch_all(db.write_pool()).await.map_err(db_error)?;
+    rows.iter().map(purged_from_row).collect()
+}
+
+fn purged_from_row(row: &AnyRow) -> Result<Purged, Error> {
+    let get = |col: &str| row.try_get::<String, _>(col).map_err(db_error);
+    Ok(Purged { id: uuid_from_db(&get("id")?)?, consumer: get("consumer")?, event_type: get("event_type")? })
+}
+
 fn from_row(row: &AnyRow) -> Result<DeadLetter, Error> {
     let get = |col: &str| row.try_get::<String, _>(col).map_err(db_error);
     Ok(DeadLetter {

@@ -9,14 +9,16 @@
 mod db;
 pub mod dead_letters;
 pub mod listing;
+pub mod load;
 mod migrate;
 pub mod outbox;
 pub mod row;
+pub mod sqlite_file;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod unit_of_work;
 
-pub use db::{Backend, Db, POSTGRES_POOL_SIZE, db_error, is_unique_violation};
+pub use db::{Backend, Db, POSTGRES_POOL_SIZE, db_error, is_unique_violation, sqlite_path};
 pub use migrate::Migrations;
 pub use unit_of_work::UnitOfWork;
 

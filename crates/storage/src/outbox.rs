@@ -44,6 +44,39 @@ pub async fn backlog(db: &Db) -> Result<(i64, Option<String>), Error> {
     Ok((row.try_get("n").map_err(db_error)?, row.try_get("oldest").map_err(db_error)?))
 }
 
+/// What an outbox holds, for operators: events waiting for the relay and published ones still kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxStatus {
+    pub pending: u64,
+    /// When the oldest event still waiting was written; None when nothing waits.
+    pub oldest_pending_at: Option<time::Timestamp>,
+    /// Published events kept for inspection until the relay prunes them.
+    pub published_kept: u64,
+}
+
+/// The outbox's backlog and what it keeps, in one read.
+pub async fn status(db: &Db) -> Result<OutboxStatus, Error> {
+    let row = sqlx::query(
+        "SELECT SUM(CASE WHEN published_at IS NULL THEN 1 ELSE 0 END) AS pending, \
+                SUM(CASE WHEN published_at IS NULL THEN 0 ELSE 1 END) AS published, \
+                MIN(CASE WHEN published_at IS NULL THEN created_at END) AS oldest \
+         FROM outbox",
+    )
+    .fetch_one(db.reader())
+    .await
+    .map_err(db_error)?;
+    // SUM over no rows is NULL.
+    let count = |column: &str| -> Result<u64, Error> {
+        Ok(row.try_get::<Option<i64>, _>(column).map_err(db_error)?.unwrap_or(0).max(0) as u64)
+    };
+    let oldest: Option<String> = row.try_get("oldest").map_err(db_error)?;
+    Ok(OutboxStatus {
+        pending: count("pending")?,
+        oldest_pending_at: oldest.as_deref().map(time::from_db).transpose()?,
+        published_kept: count("published")?,
+    })
+}
+
 /// Deletes published events older than `keep`, so the outbox does not grow forever.
 pub async fn prune(db: &Db, keep: std::time::Duration) -> Result<u64, Error> {
     let cutoff = time::now() - chrono_duration(keep);

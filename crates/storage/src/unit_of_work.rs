@@ -13,17 +13,27 @@ use crate::db_error;
 /// the same transaction, so an event exists if and only if the change that caused it does.
 pub struct UnitOfWork {
     tx: Transaction<'static, Any>,
+    module: &'static str,
     emitted: usize,
     outbox_signal: Arc<Notify>,
 }
 
 impl UnitOfWork {
-    pub(crate) fn new(tx: Transaction<'static, Any>, outbox_signal: Arc<Notify>) -> Self {
-        UnitOfWork { tx, emitted: 0, outbox_signal }
+    pub(crate) fn new(tx: Transaction<'static, Any>, module: &'static str, outbox_signal: Arc<Notify>) -> Self {
+        UnitOfWork { tx, module, emitted: 0, outbox_signal }
     }
 
-    /// Records a domain event in the outbox; it is relayed to the bus after commit.
+    /// Records a domain event in the outbox; it is relayed to the bus after commit. The event
+    /// carries the current span's trace context, so that its handlers join this trace.
     pub async fn emit(&mut self, event: &EventEnvelope) -> Result<(), Error> {
+        let traced;
+        let event = match (&event.traceparent, comptoir_telemetry::propagation::current_traceparent()) {
+            (None, Some(traceparent)) => {
+                traced = EventEnvelope { traceparent: Some(traceparent), ..event.clone() };
+                &traced
+            }
+            _ => event,
+        };
         let envelope =
             serde_json::to_string(event).map_err(|e| Error::internal(format!("event not serialisable: {e}")))?;
         sqlx::query("INSERT INTO outbox (id, event_type, envelope, created_at) VALUES ($1, $2, $3, $4)")
@@ -58,6 +68,7 @@ impl UnitOfWork {
         self.tx.commit().await.map_err(db_error)?;
         if self.emitted > 0 {
             self.outbox_signal.notify_one();
+            metrics::counter!(crate::load::EVENTS_EMITTED, "module" => self.module).increment(self.emitted as u64);
         }
         Ok(())
     }

@@ -73,3 +73,40 @@ async fn migrations_are_idempotent() {
     db.migrate(&NO_MIGRATIONS).await.unwrap();
     db.ping().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_outbox_status_counts_pending_and_published_events() {
+    let (_dir, db) = open().await;
+    let empty = outbox::status(&db).await.unwrap();
+    assert_eq!((empty.pending, empty.oldest_pending_at, empty.published_kept), (0, None, 0));
+    let (first, second) = (event(), event());
+    let mut uow = db.begin().await.unwrap();
+    uow.emit(&first).await.unwrap();
+    uow.emit(&second).await.unwrap();
+    uow.commit().await.unwrap();
+    outbox::mark_published(&db, std::slice::from_ref(&first)).await.unwrap();
+    let status = outbox::status(&db).await.unwrap();
+    assert_eq!((status.pending, status.published_kept), (1, 1));
+    let oldest = status.oldest_pending_at.expect("one event waits");
+    assert!(oldest <= comptoir_kernel::time::now());
+}
+
+#[tokio::test]
+async fn dead_letters_are_purged_one_or_by_consumer() {
+    let (_dir, db) = open().await;
+    let e = event();
+    let one = dead_letters::insert(&db, "a.consumer", &e, "boom", 3).await.unwrap();
+    dead_letters::insert(&db, "a.consumer", &e, "boom", 3).await.unwrap();
+    dead_letters::insert(&db, "b.consumer", &e, "boom", 3).await.unwrap();
+    let purged = dead_letters::purge(&db, one).await.unwrap().expect("there was one");
+    assert_eq!(
+        (purged.id, purged.consumer.as_str(), purged.event_type.as_str()),
+        (one, "a.consumer", "test.thing.created")
+    );
+    assert_eq!(dead_letters::purge(&db, one).await.unwrap(), None, "gone already");
+    assert!(dead_letters::purge_all(&db, Some("nobody")).await.unwrap().is_empty());
+    assert_eq!(dead_letters::purge_all(&db, Some("a.consumer")).await.unwrap().len(), 1);
+    assert_eq!(dead_letters::count(&db).await.unwrap(), 1, "b.consumer's is kept");
+    assert_eq!(dead_letters::purge_all(&db, None).await.unwrap().len(), 1);
+    assert_eq!(dead_letters::count(&db).await.unwrap(), 0);
+}

@@ -1,9 +1,10 @@
-//! Back office: events that a consumer gave up on, listed and replayed.
+//! Back office: events that a consumer gave up on, listed, replayed and purged; each module's
+//! outbox backlog.
 
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use comptoir_contracts::identity::Permission;
-use comptoir_eventbus::Filed;
+use comptoir_eventbus::{Filed, ModuleOutbox};
 use comptoir_kernel::{Page, PageRequest};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -19,8 +20,9 @@ use crate::state::ApiState;
 pub fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(list_dead_letters))
-        .routes(routes!(get_dead_letter))
+        .routes(routes!(get_dead_letter, purge_dead_letter))
         .routes(routes!(replay_dead_letter))
+        .routes(routes!(outbox_backlog))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -94,4 +96,60 @@ async fn replay_dead_letter(
     let id = path_id("dead letter", &id)?;
     state.dead_letters.replay(id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/admin/dead-letters/{dead_letter_id}", tag = "admin: operations", security(("bearer" = [])),
+    params(("dead_letter_id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted without replaying its event"), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn purge_dead_letter(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    caller.require(Permission::EventsManage)?;
+    let id = path_id("dead letter", &id)?;
+    state.dead_letters.purge(id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// The outbox of one module database.
+#[derive(Debug, Serialize, ToSchema)]
+struct OutboxView {
+    /// The module (or `api`, the API's own database).
+    module: String,
+    /// Events written but not yet published to the bus.
+    pending: u64,
+    /// When the oldest pending event was written; null when none is pending.
+    oldest_pending_at: Option<DateTime<Utc>>,
+    /// How long the oldest pending event has waited, in seconds; null when none is pending.
+    oldest_pending_age_secs: Option<i64>,
+    /// Published events kept for inspection until the relay prunes them.
+    published_kept: u64,
+}
+
+impl From<ModuleOutbox> for OutboxView {
+    fn from(m: ModuleOutbox) -> Self {
+        let age = m.status.oldest_pending_at.map(|at| (Utc::now() - at).num_seconds().max(0));
+        OutboxView {
+            module: m.module,
+            pending: m.status.pending,
+            oldest_pending_at: m.status.oldest_pending_at,
+            oldest_pending_age_secs: age,
+            published_kept: m.status.published_kept,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct OutboxBacklog {
+    /// One entry per module database, by module name.
+    modules: Vec<OutboxView>,
+}
+
+#[utoipa::path(get, path = "/admin/outbox", tag = "admin: operations", security(("bearer" = [])),
+    responses((status = 200, body = OutboxBacklog), (status = 403, body = Problem)))]
+async fn outbox_backlog(State(state): State<ApiState>, caller: Caller) -> ApiResult<axum::Json<OutboxBacklog>> {
+    caller.require(Permission::EventsManage)?;
+    let modules = state.dead_letters.outboxes().await?.into_iter().map(OutboxView::from).collect();
+    Ok(axum::Json(OutboxBacklog { modules }))
 }

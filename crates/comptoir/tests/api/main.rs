@@ -1,6 +1,7 @@
 //! API tests over real HTTP: each test starts the whole application (every module, the event bus,
 //! the relays) on its own data directory and a free port, exactly as `comptoir serve` does.
 
+mod shop;
 mod support;
 
 mod admin;
@@ -10,5 +11,7 @@ mod catalog;
 mod checkout;
 mod faults;
 mod inventory;
+mod metrics;
+mod operations;
 mod platform;
 mod robustness;

@@ -9,7 +9,7 @@ use comptoir_eventbus::EventBus;
 use comptoir_storage::{Backend, Db, testing};
 
 /// Every database the application opens.
-const MODULES: [&str; 13] = [
+pub const MODULES: [&str; 13] = [
     "identity",
     "catalog",
     "inventory",
@@ -149,6 +149,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the application with a configuration changed by `customize`.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
+    install_telemetry();
     let dir = tempfile::tempdir().expect("temp dir");
     let defaults = Config::default();
     // With COMPTOIR_TEST_BACKEND=postgres every module gets a PostgreSQL schema of its own, as a
@@ -201,6 +202,17 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     let listener = listener.tap_io(no_delay as fn(&mut tokio::net::TcpStream));
     tokio::spawn(async move { axum::serve(listener, service).await.expect("server runs") });
     TestApp { base, http: reqwest::Client::new(), app, services, config, _dir: dir }
+}
+
+/// Logs and the per-module load measures, as `comptoir` installs them: warnings and errors in the
+/// test's captured output. A test binary that installed its own first keeps it.
+fn install_telemetry() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let logs = comptoir_telemetry::LogSettings { format: "text".into(), level: "warn".into() };
+        let traces = comptoir_telemetry::TracesSettings::default();
+        let _ = comptoir_telemetry::init_with_writer(&logs, &traces, false, tracing_subscriber::fmt::TestWriter::new());
+    });
 }
 
 /// As `comptoir serve` does: replies leave at once instead of waiting for a delayed ACK.

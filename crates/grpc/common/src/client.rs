@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use comptoir_kernel::{Error, RequestContext, Result};
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
+use tracing::Instrument;
 
 use crate::context::outgoing_request;
 use crate::status::{from_status, is_answer};
@@ -105,7 +107,7 @@ impl Remote {
     }
 
     /// Sends `message` to `method` through `send` (which wraps the generated client), with the
-    /// caller's context in metadata, under the deadline, retry and breaker rules.
+    /// caller's context and trace in metadata, under the deadline, retry and breaker rules.
     ///
     /// ```ignore
     /// remote.call(ctx, Call::Idempotent, "Stock", pb::StockRequest { sku }, |channel, request| async move {
@@ -131,62 +133,91 @@ impl Remote {
                 self.service
             )));
         };
-        let started = Instant::now();
-        let deadline = started + self.settings.timeout;
-        let mut attempt = 0;
-        let outcome = loop {
-            if let Err(wait) = self.breaker.permit() {
-                break Err(Error::unavailable(format!(
-                    "the {} service is unavailable (calls paused for {} ms after repeated failures)",
-                    self.service,
-                    wait.as_millis()
-                )));
-            }
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let mut request = outgoing_request(ctx, message.clone());
-            request.set_timeout(remaining);
-            let result = match tokio::time::timeout(remaining, send(channel.clone(), request)).await {
-                Ok(result) => result,
-                Err(_) => Err(Status::deadline_exceeded("client deadline")),
-            };
-            match result {
-                Ok(response) => {
-                    self.breaker.success();
-                    break Ok(response.into_inner());
+        let span = tracing::info_span!("grpc.client",
+            otel.name = %format!("{}/{method}", self.service),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            rpc.system = "grpc",
+            rpc.service = self.service,
+            rpc.method = method,
+            correlation_id = %ctx.correlation_id,
+        );
+        let trace = trace_metadata(&span);
+        let outcome = async {
+            let started = Instant::now();
+            let deadline = started + self.settings.timeout;
+            let mut attempt = 0;
+            let outcome = loop {
+                if let Err(wait) = self.breaker.permit() {
+                    break Err(Error::unavailable(format!(
+                        "the {} service is unavailable (calls paused for {} ms after repeated failures)",
+                        self.service,
+                        wait.as_millis()
+                    )));
                 }
-                Err(status) if is_answer(&status) => {
-                    // The service answered: it is up, whatever it said.
-                    self.breaker.success();
-                    break Err(from_status(self.service, &status));
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                let mut request = outgoing_request(ctx, message.clone());
+                request.set_timeout(remaining);
+                for (name, value) in &trace {
+                    request.metadata_mut().insert(*name, value.clone());
                 }
-                Err(status) => {
-                    self.breaker.failure(self.service);
-                    let backoff = self.settings.retry_backoff * 2u32.pow(attempt);
-                    let may_retry = kind == Call::Idempotent
-                        && attempt < self.settings.retries
-                        && never_reached_the_service(&status)
-                        && Instant::now() + backoff < deadline;
-                    if !may_retry {
+                let result = match tokio::time::timeout(remaining, send(channel.clone(), request)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Status::deadline_exceeded("client deadline")),
+                };
+                match result {
+                    Ok(response) => {
+                        self.breaker.success();
+                        break Ok(response.into_inner());
+                    }
+                    Err(status) if is_answer(&status) => {
+                        // The service answered: it is up, whatever it said.
+                        self.breaker.success();
                         break Err(from_status(self.service, &status));
                     }
-                    attempt += 1;
-                    tracing::debug!(service = self.service, method, attempt, error = %status.message(), "retrying");
-                    tokio::time::sleep(backoff).await;
+                    Err(status) => {
+                        self.breaker.failure(self.service);
+                        let backoff = self.settings.retry_backoff * 2u32.pow(attempt);
+                        let may_retry = kind == Call::Idempotent
+                            && attempt < self.settings.retries
+                            && never_reached_the_service(&status)
+                            && Instant::now() + backoff < deadline;
+                        if !may_retry {
+                            break Err(from_status(self.service, &status));
+                        }
+                        attempt += 1;
+                        tracing::debug!(service = self.service, method, attempt, error = %status.message(), "retrying");
+                        tokio::time::sleep(backoff).await;
+                    }
                 }
-            }
-        };
-        let label = match &outcome {
-            Ok(_) => "ok",
-            Err(e) if e.status() == 503 => "unavailable",
-            Err(e) if e.is_internal() => "error",
-            Err(_) => "rejected",
-        };
-        metrics::counter!("comptoir_grpc_client_calls_total", "service" => self.service, "method" => method, "outcome" => label)
-            .increment(1);
-        metrics::histogram!("comptoir_grpc_client_call_seconds", "service" => self.service, "method" => method)
-            .record(started.elapsed().as_secs_f64());
+            };
+            let label = match &outcome {
+                Ok(_) => "ok",
+                Err(e) if e.status() == 503 => "unavailable",
+                Err(e) if e.is_internal() => "error",
+                Err(_) => "rejected",
+            };
+            metrics::counter!("comptoir_grpc_client_calls_total", "service" => self.service, "method" => method, "outcome" => label)
+                .increment(1);
+            metrics::histogram!("comptoir_grpc_client_call_seconds", "service" => self.service, "method" => method)
+                .record(started.elapsed().as_secs_f64());
+            outcome
+        }
+        .instrument(span.clone())
+        .await;
+        if outcome.as_ref().is_err_and(|e| e.status() >= 500) {
+            span.record("otel.status_code", "ERROR");
+        }
         outcome
     }
+}
+
+/// The trace context of the call's span, as metadata for each attempt.
+fn trace_metadata(span: &tracing::Span) -> Vec<(&'static str, MetadataValue<Ascii>)> {
+    comptoir_telemetry::propagation::headers_of(span)
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, MetadataValue::try_from(value).ok()?)))
+        .collect()
 }
 
 /// Connection refused or reset before an answer: safe to try again for an idempotent call. A

@@ -1,12 +1,13 @@
-//! The `Operations` service every service answers: its dead letters, listed, found and replayed
-//! from the gateway as if they were local.
+//! The `Operations` service every service answers: its dead letters, listed, found, replayed and
+//! purged from the gateway as if they were local, and its outbox backlog.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use comptoir_eventbus::{DeadLetterOffice, DeadLetterSource, Filed};
+use comptoir_eventbus::{DeadLetterOffice, DeadLetterSource, Filed, ModuleOutbox};
 use comptoir_kernel::{Error, RequestContext, Result};
 use comptoir_storage::dead_letters::DeadLetter;
+use comptoir_storage::outbox::OutboxStatus;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -54,6 +55,42 @@ impl Operations for OperationsService {
         let id = convert::uuid(&request.into_inner().id, "id").map_err(to_status)?;
         self.office.replay(id).await.map_err(to_status)?;
         Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn purge_dead_letter(
+        &self,
+        request: Request<pb::DeadLetterId>,
+    ) -> Result<Response<pb::PurgedDeadLetters>, Status> {
+        let id = convert::uuid(&request.into_inner().id, "id").map_err(to_status)?;
+        let purged = match self.office.purge(id).await {
+            Ok(_) => 1,
+            Err(Error::NotFound { .. }) => 0,
+            Err(e) => return Err(to_status(e)),
+        };
+        Ok(Response::new(pb::PurgedDeadLetters { purged }))
+    }
+
+    async fn purge_dead_letters(
+        &self,
+        request: Request<pb::PurgeDeadLettersRequest>,
+    ) -> Result<Response<pb::PurgedDeadLetters>, Status> {
+        let consumer = request.into_inner().consumer;
+        let purged = self.office.purge_all(consumer.as_deref()).await.map_err(to_status)?;
+        Ok(Response::new(pb::PurgedDeadLetters { purged }))
+    }
+
+    async fn outbox_backlog(&self, _request: Request<pb::Empty>) -> Result<Response<pb::OutboxBacklogList>, Status> {
+        let modules = self.office.outboxes().await.map_err(to_status)?;
+        let modules = modules
+            .into_iter()
+            .map(|m| pb::ModuleOutbox {
+                module: m.module,
+                pending: m.status.pending,
+                oldest_pending_at: m.status.oldest_pending_at.as_ref().map(to_timestamp),
+                published_kept: m.status.published_kept,
+            })
+            .collect();
+        Ok(Response::new(pb::OutboxBacklogList { modules }))
     }
 }
 
@@ -108,6 +145,63 @@ impl DeadLetterSource for RemoteDeadLetters {
             })
             .await?;
         Ok(())
+    }
+
+    async fn purge(&self, filed: &Filed) -> Result<bool> {
+        let request = pb::DeadLetterId { id: filed.letter.id.to_string() };
+        // Deleting by id twice deletes once: safe to retry.
+        let done = self
+            .remote
+            .call(
+                &RequestContext::system(),
+                Call::Idempotent,
+                "PurgeDeadLetter",
+                request,
+                |channel, request| async move { OperationsClient::new(channel).purge_dead_letter(request).await },
+            )
+            .await?;
+        Ok(done.purged > 0)
+    }
+
+    async fn purge_all(&self, consumer: Option<&str>) -> Result<u64> {
+        let request = pb::PurgeDeadLettersRequest { consumer: consumer.map(str::to_string) };
+        let done = self
+            .remote
+            .call(
+                &RequestContext::system(),
+                Call::Idempotent,
+                "PurgeDeadLetters",
+                request,
+                |channel, request| async move { OperationsClient::new(channel).purge_dead_letters(request).await },
+            )
+            .await?;
+        Ok(done.purged)
+    }
+
+    async fn outboxes(&self) -> Result<Vec<ModuleOutbox>> {
+        let list = self
+            .remote
+            .call(
+                &RequestContext::system(),
+                Call::Idempotent,
+                "OutboxBacklog",
+                pb::Empty {},
+                |channel, request| async move { OperationsClient::new(channel).outbox_backlog(request).await },
+            )
+            .await?;
+        list.modules
+            .into_iter()
+            .map(|m| {
+                Ok(ModuleOutbox {
+                    module: m.module,
+                    status: OutboxStatus {
+                        pending: m.pending,
+                        oldest_pending_at: convert::optional_timestamp(m.oldest_pending_at, "oldest_pending_at")?,
+                        published_kept: m.published_kept,
+                    },
+                })
+            })
+            .collect()
     }
 }
 

@@ -48,6 +48,7 @@ fn stale(expected: i64, current: i64) -> Error {
 
 #[async_trait]
 impl AdminPort for AdminModule {
+    #[tracing::instrument(name = "admin.settings", skip_all, fields(module = "admin", correlation_id = %_ctx.correlation_id))]
     async fn settings(&self, _ctx: &RequestContext) -> Result<ShopSettings> {
         let mut reader = self.db.reader().acquire().await.map_err(db_error)?;
         if let Some(settings) = store::load(&mut reader).await? {
@@ -60,6 +61,7 @@ impl AdminPort for AdminModule {
         Ok(settings)
     }
 
+    #[tracing::instrument(name = "admin.update_settings", skip_all, fields(module = "admin", correlation_id = %ctx.correlation_id))]
     async fn update_settings(&self, ctx: &RequestContext, update: SettingsUpdate) -> Result<ShopSettings> {
         if update.is_empty() {
             return Err(Error::bad_request("the update names no setting to change"));

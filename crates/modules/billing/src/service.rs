@@ -195,6 +195,7 @@ fn channel(value: &str) -> Result<String> {
 
 #[async_trait]
 impl BillingPort for BillingModule {
+    #[tracing::instrument(name = "billing.create_tax_rule", skip_all, fields(module = "billing", correlation_id = %_ctx.correlation_id))]
     async fn create_tax_rule(&self, _ctx: &RequestContext, input: NewTaxRule) -> Result<TaxRule> {
         let draft = domain::parse_new_tax_rule(input)?;
         let rule = TaxRule {
@@ -225,12 +226,14 @@ impl BillingPort for BillingModule {
         Ok(rule)
     }
 
+    #[tracing::instrument(name = "billing.list_tax_rules", skip_all, fields(module = "billing", correlation_id = %_ctx.correlation_id))]
     async fn list_tax_rules(&self, _ctx: &RequestContext, page: PageRequest) -> Result<Page<TaxRule>> {
         page.validate()?;
         let (items, total) = store::list_tax_rules(&mut *self.reader().await?, page).await?;
         Ok(Page::new(items, page, total))
     }
 
+    #[tracing::instrument(name = "billing.delete_tax_rule", skip_all, fields(module = "billing", correlation_id = %_ctx.correlation_id))]
     async fn delete_tax_rule(&self, _ctx: &RequestContext, id: Uuid) -> Result<()> {
         let mut uow = self.db.begin().await?;
         if !store::delete_tax_rule(&mut uow, id).await? {
@@ -239,6 +242,7 @@ impl BillingPort for BillingModule {
         uow.commit().await
     }
 
+    #[tracing::instrument(name = "billing.set_channel_tax_mode", skip_all, fields(module = "billing", correlation_id = %_ctx.correlation_id))]
     async fn set_channel_tax_mode(&self, _ctx: &RequestContext, mode: ChannelTaxMode) -> Result<ChannelTaxMode> {
         let code = channel(&mode.channel)?;
         let mut uow = self.db.begin().await?;
@@ -247,6 +251,7 @@ impl BillingPort for BillingModule {
         Ok(ChannelTaxMode { channel: code, prices_include_tax: mode.prices_include_tax })
     }
 
+    #[tracing::instrument(name = "billing.channel_tax_mode", skip_all, fields(module = "billing", correlation_id = %_ctx.correlation_id))]
     async fn channel_tax_mode(&self, _ctx: &RequestContext, channel: &str) -> Result<ChannelTaxMode> {
         let stored = store::channel_mode(&mut *self.reader().await?, channel.trim()).await?;
         Ok(ChannelTaxMode {
@@ -255,6 +260,7 @@ impl BillingPort for BillingModule {
         })
     }
 
+    #[tracing::instrument(name = "billing.compute_tax", skip_all, fields(module = "billing", correlation_id = %_ctx.correlation_id))]
     async fn compute_tax(&self, _ctx: &RequestContext, request: TaxRequest) -> Result<TaxBreakdown> {
         let code = channel(&request.channel)?;
         let input = domain::parse_tax_request(
@@ -271,22 +277,26 @@ impl BillingPort for BillingModule {
         domain::compute(&input, request.currency, &applied, include)
     }
 
+    #[tracing::instrument(name = "billing.invoice_for_order", skip_all, fields(module = "billing", correlation_id = %_ctx.correlation_id))]
     async fn invoice_for_order(&self, _ctx: &RequestContext, order_id: Uuid) -> Result<Invoice> {
         store::invoice_for_order(&mut *self.reader().await?, order_id)
             .await?
             .ok_or_else(|| Error::not_found("invoice for order", order_id))
     }
 
+    #[tracing::instrument(name = "billing.list_invoices", skip_all, fields(module = "billing", correlation_id = %_ctx.correlation_id))]
     async fn list_invoices(&self, _ctx: &RequestContext, page: PageRequest) -> Result<Page<Invoice>> {
         page.validate()?;
         let (items, total) = store::list_invoices(&mut *self.reader().await?, page).await?;
         Ok(Page::new(items, page, total))
     }
 
+    #[tracing::instrument(name = "billing.credit_notes_for_order", skip_all, fields(module = "billing", correlation_id = %_ctx.correlation_id))]
     async fn credit_notes_for_order(&self, _ctx: &RequestContext, order_id: Uuid) -> Result<Vec<CreditNote>> {
         store::credit_notes_for_order(&mut *self.reader().await?, order_id).await
     }
 
+    #[tracing::instrument(name = "billing.invoice_pdf", skip_all, fields(module = "billing", correlation_id = %_ctx.correlation_id))]
     async fn invoice_pdf(&self, _ctx: &RequestContext, invoice_id: Uuid) -> Result<Vec<u8>> {
         let invoice = store::invoice(&mut *self.reader().await?, invoice_id)
             .await?
@@ -300,6 +310,7 @@ impl BillingPort for BillingModule {
         render(move || pdf::invoice(&invoice)).await
     }
 
+    #[tracing::instrument(name = "billing.credit_note_pdf", skip_all, fields(module = "billing", correlation_id = %_ctx.correlation_id))]
     async fn credit_note_pdf(&self, _ctx: &RequestContext, credit_note_id: Uuid) -> Result<Vec<u8>> {
         let mut c = self.reader().await?;
         let note = store::credit_note(&mut c, credit_note_id)

@@ -119,6 +119,7 @@ impl CartModule {
 
 #[async_trait]
 impl CartPort for CartModule {
+    #[tracing::instrument(name = "cart.create_cart", skip_all, fields(module = "cart", correlation_id = %ctx.correlation_id))]
     async fn create_cart(&self, ctx: &RequestContext, customer_id: Option<Uuid>, input: NewCart) -> Result<Cart> {
         let code = domain::channel_code(input.channel.as_deref())?;
         let channel = self
@@ -151,12 +152,14 @@ impl CartPort for CartModule {
         }
     }
 
+    #[tracing::instrument(name = "cart.get_cart", skip_all, fields(module = "cart", correlation_id = %_ctx.correlation_id))]
     async fn get_cart(&self, _ctx: &RequestContext, id: Uuid, access: &CartAccess) -> Result<Cart> {
         let (record, lines) = self.snapshot(id).await?;
         let record = domain::authorize_read(record, id, access)?;
         domain::to_cart(&record, &lines, None)
     }
 
+    #[tracing::instrument(name = "cart.customer_cart", skip_all, fields(module = "cart", correlation_id = %_ctx.correlation_id))]
     async fn customer_cart(&self, _ctx: &RequestContext, customer_id: Uuid) -> Result<Option<Cart>> {
         let mut tx = self.db.reader().begin().await.map_err(db_error)?;
         let Some(record) = store::active_customer_cart(&mut tx, customer_id, None).await? else { return Ok(None) };
@@ -164,6 +167,7 @@ impl CartPort for CartModule {
         domain::to_cart(&record, &lines, None).map(Some)
     }
 
+    #[tracing::instrument(name = "cart.add_line", skip_all, fields(module = "cart", correlation_id = %ctx.correlation_id))]
     async fn add_line(&self, ctx: &RequestContext, id: Uuid, access: &CartAccess, input: AddLine) -> Result<Cart> {
         let record = self.writable(id, access).await?;
         let quantity = domain::line_quantity(input.quantity)?;
@@ -190,6 +194,7 @@ impl CartPort for CartModule {
         self.change_lines(ctx, id, access, |lines| domain::add_units(lines, candidate, available)).await
     }
 
+    #[tracing::instrument(name = "cart.set_quantity", skip_all, fields(module = "cart", correlation_id = %ctx.correlation_id))]
     async fn set_quantity(
         &self,
         ctx: &RequestContext,
@@ -205,10 +210,12 @@ impl CartPort for CartModule {
         self.change_lines(ctx, id, access, |lines| domain::set_units(lines, sku, quantity, available)).await
     }
 
+    #[tracing::instrument(name = "cart.remove_line", skip_all, fields(module = "cart", correlation_id = %ctx.correlation_id))]
     async fn remove_line(&self, ctx: &RequestContext, id: Uuid, access: &CartAccess, sku: &str) -> Result<Cart> {
         self.change_lines(ctx, id, access, |lines| domain::remove_line(lines, sku)).await
     }
 
+    #[tracing::instrument(name = "cart.merge", skip_all, fields(module = "cart", correlation_id = %ctx.correlation_id))]
     async fn merge(
         &self,
         ctx: &RequestContext,

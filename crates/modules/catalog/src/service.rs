@@ -111,10 +111,12 @@ async fn ensure_skus_free(conn: &mut AnyConnection, skus: &[&str], field: impl F
 
 #[async_trait]
 impl CatalogPort for CatalogModule {
+    #[tracing::instrument(name = "catalog.list_channels", skip_all, fields(module = "catalog", correlation_id = %_ctx.correlation_id))]
     async fn list_channels(&self, _ctx: &RequestContext) -> Result<Vec<Channel>> {
         self.channels().await
     }
 
+    #[tracing::instrument(name = "catalog.create_product", skip_all, fields(module = "catalog", correlation_id = %ctx.correlation_id))]
     async fn create_product(&self, ctx: &RequestContext, input: NewProduct) -> Result<Product> {
         let draft = domain::new_product(input, &self.channels().await?)?;
         domain::ensure_distinct_skus(&draft.variants)?;
@@ -150,6 +152,7 @@ impl CatalogPort for CatalogModule {
         Ok(product)
     }
 
+    #[tracing::instrument(name = "catalog.update_product", skip_all, fields(module = "catalog", correlation_id = %ctx.correlation_id))]
     async fn update_product(&self, ctx: &RequestContext, id: Uuid, patch: ProductPatch) -> Result<Product> {
         let changes = domain::product_changes(patch)?;
         let mut uow = self.db.begin().await?;
@@ -178,6 +181,7 @@ impl CatalogPort for CatalogModule {
         Ok(product)
     }
 
+    #[tracing::instrument(name = "catalog.delete_product", skip_all, fields(module = "catalog", correlation_id = %ctx.correlation_id))]
     async fn delete_product(&self, ctx: &RequestContext, id: Uuid) -> Result<()> {
         let mut uow = self.db.begin().await?;
         let product = product_for_update(&mut uow, id).await?;
@@ -186,6 +190,7 @@ impl CatalogPort for CatalogModule {
         self.commit(uow).await
     }
 
+    #[tracing::instrument(name = "catalog.add_variant", skip_all, fields(module = "catalog", correlation_id = %ctx.correlation_id))]
     async fn add_variant(&self, ctx: &RequestContext, product_id: Uuid, input: NewVariant) -> Result<Product> {
         let draft = domain::new_variant(&input, &self.channels().await?)?;
         let mut uow = self.db.begin().await?;
@@ -200,6 +205,7 @@ impl CatalogPort for CatalogModule {
         Ok(product)
     }
 
+    #[tracing::instrument(name = "catalog.set_prices", skip_all, fields(module = "catalog", correlation_id = %ctx.correlation_id))]
     async fn set_prices(&self, ctx: &RequestContext, sku: &str, prices: Vec<PriceInput>) -> Result<Product> {
         let prices = domain::new_prices(&prices, &self.channels().await?)?;
         let mut uow = self.db.begin().await?;
@@ -221,6 +227,7 @@ impl CatalogPort for CatalogModule {
         Ok(product)
     }
 
+    #[tracing::instrument(name = "catalog.publish", skip_all, fields(module = "catalog", correlation_id = %ctx.correlation_id))]
     async fn publish(&self, ctx: &RequestContext, id: Uuid) -> Result<Product> {
         let mut uow = self.db.begin().await?;
         let mut product = product_for_update(&mut uow, id).await?;
@@ -236,6 +243,7 @@ impl CatalogPort for CatalogModule {
         Ok(product)
     }
 
+    #[tracing::instrument(name = "catalog.unpublish", skip_all, fields(module = "catalog", correlation_id = %ctx.correlation_id))]
     async fn unpublish(&self, ctx: &RequestContext, id: Uuid) -> Result<Product> {
         let mut uow = self.db.begin().await?;
         let mut product = product_for_update(&mut uow, id).await?;
@@ -250,6 +258,7 @@ impl CatalogPort for CatalogModule {
         Ok(product)
     }
 
+    #[tracing::instrument(name = "catalog.get_product", skip_all, fields(module = "catalog", correlation_id = %_ctx.correlation_id))]
     async fn get_product(&self, _ctx: &RequestContext, id_or_slug: &str, visibility: Visibility) -> Result<Product> {
         let key = read_cache::product_key(id_or_slug, visibility);
         if let Some(product) = self.cache.product(&key) {
@@ -263,6 +272,7 @@ impl CatalogPort for CatalogModule {
         Ok(product)
     }
 
+    #[tracing::instrument(name = "catalog.list_products", skip_all, fields(module = "catalog", correlation_id = %_ctx.correlation_id))]
     async fn list_products(
         &self,
         _ctx: &RequestContext,
@@ -289,6 +299,7 @@ impl CatalogPort for CatalogModule {
         Ok(listed)
     }
 
+    #[tracing::instrument(name = "catalog.create_category", skip_all, fields(module = "catalog", correlation_id = %ctx.correlation_id))]
     async fn create_category(&self, ctx: &RequestContext, input: NewCategory) -> Result<Category> {
         let draft = domain::new_category(input)?;
         let mut uow = self.db.begin().await?;
@@ -310,11 +321,13 @@ impl CatalogPort for CatalogModule {
         Ok(category)
     }
 
+    #[tracing::instrument(name = "catalog.category_tree", skip_all, fields(module = "catalog", correlation_id = %_ctx.correlation_id))]
     async fn category_tree(&self, _ctx: &RequestContext) -> Result<Vec<CategoryNode>> {
         let categories = store::categories(&mut *self.reader().await?).await?;
         Ok(domain::category_tree(categories))
     }
 
+    #[tracing::instrument(name = "catalog.create_collection", skip_all, fields(module = "catalog", correlation_id = %ctx.correlation_id))]
     async fn create_collection(&self, ctx: &RequestContext, input: NewCollection) -> Result<Collection> {
         let draft = domain::new_collection(input)?;
         let mut uow = self.db.begin().await?;
@@ -337,6 +350,7 @@ impl CatalogPort for CatalogModule {
         Ok(collection)
     }
 
+    #[tracing::instrument(name = "catalog.update_collection", skip_all, fields(module = "catalog", correlation_id = %ctx.correlation_id))]
     async fn update_collection(&self, ctx: &RequestContext, id: Uuid, patch: CollectionPatch) -> Result<Collection> {
         let changes = domain::collection_changes(patch)?;
         let mut uow = self.db.begin().await?;
@@ -361,18 +375,21 @@ impl CatalogPort for CatalogModule {
         Ok(collection)
     }
 
+    #[tracing::instrument(name = "catalog.get_collection", skip_all, fields(module = "catalog", correlation_id = %_ctx.correlation_id))]
     async fn get_collection(&self, _ctx: &RequestContext, id_or_slug: &str) -> Result<Collection> {
         store::find_collection(&mut *self.reader().await?, &Lookup::parse(id_or_slug))
             .await?
             .ok_or_else(|| Error::not_found("collection", id_or_slug))
     }
 
+    #[tracing::instrument(name = "catalog.list_collections", skip_all, fields(module = "catalog", correlation_id = %_ctx.correlation_id))]
     async fn list_collections(&self, _ctx: &RequestContext, page: PageRequest) -> Result<Page<Collection>> {
         page.validate()?;
         let (collections, total) = store::list_collections(&mut *self.reader().await?, page).await?;
         Ok(Page::new(collections, page, total))
     }
 
+    #[tracing::instrument(name = "catalog.offer", skip_all, fields(module = "catalog", correlation_id = %_ctx.correlation_id))]
     async fn offer(&self, _ctx: &RequestContext, sku: &str, channel: &str) -> Result<SkuOffer> {
         let (sku, channel) = (sku.trim(), channel.trim());
         let mut conn = self.reader().await?;

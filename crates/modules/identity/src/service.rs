@@ -151,6 +151,7 @@ fn stored_address(id: Uuid, a: domain::AddressFields) -> Address {
 
 #[async_trait]
 impl IdentityPort for IdentityModule {
+    #[tracing::instrument(name = "identity.register_customer", skip_all, fields(module = "identity", correlation_id = %ctx.correlation_id))]
     async fn register_customer(&self, ctx: &RequestContext, input: RegisterCustomer) -> Result<Customer> {
         let registration = domain::parse_registration(&input)?;
         let password_hash = password::hash(input.password).await?;
@@ -177,16 +178,19 @@ impl IdentityPort for IdentityModule {
         Ok(user.customer())
     }
 
+    #[tracing::instrument(name = "identity.login_customer", skip_all, fields(module = "identity", correlation_id = %ctx.correlation_id))]
     async fn login_customer(&self, ctx: &RequestContext, credentials: Credentials) -> Result<(Customer, TokenPair)> {
         let (user, pair) = self.login(ctx, UserKind::Customer, credentials).await?;
         Ok((user.customer(), pair))
     }
 
+    #[tracing::instrument(name = "identity.login_staff", skip_all, fields(module = "identity", correlation_id = %ctx.correlation_id))]
     async fn login_staff(&self, ctx: &RequestContext, credentials: Credentials) -> Result<(Staff, TokenPair)> {
         let (user, pair) = self.login(ctx, UserKind::Staff, credentials).await?;
         Ok((user.staff(), pair))
     }
 
+    #[tracing::instrument(name = "identity.refresh", skip_all, fields(module = "identity", correlation_id = %ctx.correlation_id))]
     async fn refresh(&self, ctx: &RequestContext, refresh_token: &str) -> Result<TokenPair> {
         let invalid = || Error::unauthorized("invalid refresh token");
         if refresh_token.is_empty() || refresh_token.len() > LONGEST_SECRET {
@@ -221,6 +225,7 @@ impl IdentityPort for IdentityModule {
         Ok(pair)
     }
 
+    #[tracing::instrument(name = "identity.logout", skip_all, fields(module = "identity", correlation_id = %ctx.correlation_id))]
     async fn logout(&self, ctx: &RequestContext, session_id: Uuid) -> Result<()> {
         let mut uow = self.db.begin().await?;
         match store::revoke_session(&mut *uow, session_id, time::now()).await? {
@@ -234,6 +239,7 @@ impl IdentityPort for IdentityModule {
         }
     }
 
+    #[tracing::instrument(name = "identity.authenticate_token", skip_all, fields(module = "identity"))]
     async fn authenticate_token(&self, token: &str) -> Result<Principal> {
         let claims = self.tokens.verify(token)?;
         let user = store::live_session_user(self.db.reader(), claims.sid, claims.sub, time::now())
@@ -250,6 +256,7 @@ impl IdentityPort for IdentityModule {
         })
     }
 
+    #[tracing::instrument(name = "identity.authenticate_api_key", skip_all, fields(module = "identity"))]
     async fn authenticate_api_key(&self, key: &str) -> Result<Principal> {
         let invalid = || Error::unauthorized("invalid API key");
         if !key.starts_with("ck_") || key.len() > LONGEST_SECRET {
@@ -274,6 +281,7 @@ impl IdentityPort for IdentityModule {
         Ok(Principal::App { key_id: stored.key.id, name: stored.key.name, scopes: stored.key.scopes })
     }
 
+    #[tracing::instrument(name = "identity.get_customer", skip_all, fields(module = "identity", correlation_id = %_ctx.correlation_id))]
     async fn get_customer(&self, _ctx: &RequestContext, id: Uuid) -> Result<Customer> {
         store::user_by_id(self.db.reader(), UserKind::Customer, id)
             .await?
@@ -281,6 +289,7 @@ impl IdentityPort for IdentityModule {
             .ok_or_else(|| Error::not_found("customer", id))
     }
 
+    #[tracing::instrument(name = "identity.list_customers", skip_all, fields(module = "identity", correlation_id = %_ctx.correlation_id))]
     async fn list_customers(
         &self,
         _ctx: &RequestContext,
@@ -292,6 +301,7 @@ impl IdentityPort for IdentityModule {
         Ok(Page::new(users.iter().map(User::customer).collect(), page, total as u64))
     }
 
+    #[tracing::instrument(name = "identity.set_customer_tier", skip_all, fields(module = "identity", correlation_id = %ctx.correlation_id))]
     async fn set_customer_tier(&self, ctx: &RequestContext, id: Uuid, tier: CustomerTier) -> Result<Customer> {
         let mut uow = self.db.begin().await?;
         // The change is conditional on the tier just read, so that concurrent changes (PostgreSQL
@@ -315,6 +325,7 @@ impl IdentityPort for IdentityModule {
         Err(Error::conflict_on("concurrent-change", "tier", "was being changed by another request; try again"))
     }
 
+    #[tracing::instrument(name = "identity.list_addresses", skip_all, fields(module = "identity", correlation_id = %_ctx.correlation_id))]
     async fn list_addresses(
         &self,
         _ctx: &RequestContext,
@@ -327,6 +338,7 @@ impl IdentityPort for IdentityModule {
         Ok(Page::new(addresses, page, total as u64))
     }
 
+    #[tracing::instrument(name = "identity.add_address", skip_all, fields(module = "identity", correlation_id = %ctx.correlation_id))]
     async fn add_address(&self, ctx: &RequestContext, customer_id: Uuid, input: AddressInput) -> Result<Address> {
         let fields = domain::parse_address(&input)?;
         let id = new_id();
@@ -353,6 +365,7 @@ impl IdentityPort for IdentityModule {
         Ok(address)
     }
 
+    #[tracing::instrument(name = "identity.update_address", skip_all, fields(module = "identity", correlation_id = %ctx.correlation_id))]
     async fn update_address(
         &self,
         ctx: &RequestContext,
@@ -379,6 +392,7 @@ impl IdentityPort for IdentityModule {
         Ok(address)
     }
 
+    #[tracing::instrument(name = "identity.delete_address", skip_all, fields(module = "identity", correlation_id = %ctx.correlation_id))]
     async fn delete_address(&self, ctx: &RequestContext, customer_id: Uuid, address_id: Uuid) -> Result<()> {
         let mut uow = self.db.begin().await?;
         let address = store::delete_address(&mut *uow, customer_id, address_id)
@@ -388,6 +402,7 @@ impl IdentityPort for IdentityModule {
         uow.commit().await
     }
 
+    #[tracing::instrument(name = "identity.create_staff", skip_all, fields(module = "identity", correlation_id = %ctx.correlation_id))]
     async fn create_staff(&self, ctx: &RequestContext, input: NewStaff) -> Result<Staff> {
         let account = domain::parse_new_staff(&input)?;
         let password_hash = password::hash(input.password).await?;
@@ -418,12 +433,14 @@ impl IdentityPort for IdentityModule {
         Ok(staff)
     }
 
+    #[tracing::instrument(name = "identity.list_staff", skip_all, fields(module = "identity", correlation_id = %_ctx.correlation_id))]
     async fn list_staff(&self, _ctx: &RequestContext, page: PageRequest) -> Result<Page<Staff>> {
         page.validate()?;
         let (users, total) = store::list_staff(self.db.reader(), page).await?;
         Ok(Page::new(users.iter().map(User::staff).collect(), page, total as u64))
     }
 
+    #[tracing::instrument(name = "identity.create_seller", skip_all, fields(module = "identity", correlation_id = %ctx.correlation_id))]
     async fn create_seller(&self, ctx: &RequestContext, input: NewSeller) -> Result<Seller> {
         let fields = domain::parse_new_seller(&input)?;
         let seller = Seller { id: new_id(), name: fields.name, email: fields.email, created_at: time::now() };
@@ -437,16 +454,19 @@ impl IdentityPort for IdentityModule {
         Ok(seller)
     }
 
+    #[tracing::instrument(name = "identity.get_seller", skip_all, fields(module = "identity", correlation_id = %_ctx.correlation_id))]
     async fn get_seller(&self, _ctx: &RequestContext, id: Uuid) -> Result<Seller> {
         store::seller(self.db.reader(), id).await?.ok_or_else(|| Error::not_found("seller", id))
     }
 
+    #[tracing::instrument(name = "identity.list_sellers", skip_all, fields(module = "identity", correlation_id = %_ctx.correlation_id))]
     async fn list_sellers(&self, _ctx: &RequestContext, page: PageRequest) -> Result<Page<Seller>> {
         page.validate()?;
         let (sellers, total) = store::list_sellers(self.db.reader(), page).await?;
         Ok(Page::new(sellers, page, total as u64))
     }
 
+    #[tracing::instrument(name = "identity.create_api_key", skip_all, fields(module = "identity", correlation_id = %ctx.correlation_id))]
     async fn create_api_key(&self, ctx: &RequestContext, input: NewApiKey) -> Result<CreatedApiKey> {
         let fields = domain::parse_new_api_key(&input)?;
         let generated = tokens::new_api_key();
@@ -467,12 +487,14 @@ impl IdentityPort for IdentityModule {
         Ok(CreatedApiKey { key, secret: generated.secret })
     }
 
+    #[tracing::instrument(name = "identity.list_api_keys", skip_all, fields(module = "identity", correlation_id = %_ctx.correlation_id))]
     async fn list_api_keys(&self, _ctx: &RequestContext, page: PageRequest) -> Result<Page<ApiKey>> {
         page.validate()?;
         let (keys, total) = store::list_api_keys(self.db.reader(), page).await?;
         Ok(Page::new(keys, page, total as u64))
     }
 
+    #[tracing::instrument(name = "identity.revoke_api_key", skip_all, fields(module = "identity", correlation_id = %ctx.correlation_id))]
     async fn revoke_api_key(&self, ctx: &RequestContext, id: Uuid) -> Result<ApiKey> {
         let mut uow = self.db.begin().await?;
         let mut key = store::api_key(&mut *uow, id).await?.ok_or_else(|| Error::not_found("api key", id))?.key;
@@ -492,6 +514,7 @@ impl IdentityPort for IdentityModule {
 
 #[async_trait]
 impl SellerDirectory for IdentityModule {
+    #[tracing::instrument(name = "identity.seller_exists", skip_all, fields(module = "identity", correlation_id = %_ctx.correlation_id))]
     async fn seller_exists(&self, _ctx: &RequestContext, id: Uuid) -> Result<bool> {
         Ok(store::seller(self.db.reader(), id).await?.is_some())
     }

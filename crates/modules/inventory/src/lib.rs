@@ -9,6 +9,10 @@
 //! `order.checkout.completed|order.order.cancelled|order.order.refunded` (consumer
 //! `inventory.orders`) to sell reserved units, release them, or put refunded units back. A background sweeper
 //! ([`InventoryModule::run_expiry_sweeper`]) releases reservations past their expiry.
+//!
+//! On `/metrics`: `comptoir_stock_reservations_total{outcome}` counts reservations reserved,
+//! refused, released, committed and expired (once committed to the database), and
+//! `comptoir_stock_reservations_active` the reservations holding units, sampled every second.
 
 mod consumers;
 mod domain;
@@ -25,14 +29,19 @@ use comptoir_storage::{Db, Migrations};
 
 pub use consumers::{CATALOG_SKUS, ORDERS};
 
+/// How often the number of held reservations is sampled for `/metrics`.
+const ACTIVE_RESERVATIONS_SAMPLED_EVERY: Duration = Duration::from_secs(1);
+
 pub const MIGRATIONS: Migrations = Migrations {
     sqlite: &[
         (1, "inventory", include_str!("../migrations/sqlite/0001_inventory.sql")),
         (2, "returned movements", include_str!("../migrations/sqlite/0002_returned_movements.sql")),
+        (3, "low stock index", include_str!("../migrations/sqlite/0003_low_stock_index.sql")),
     ],
     postgres: &[
         (1, "inventory", include_str!("../migrations/postgres/0001_inventory.sql")),
         (2, "returned movements", include_str!("../migrations/postgres/0002_returned_movements.sql")),
+        (3, "low stock index", include_str!("../migrations/postgres/0003_low_stock_index.sql")),
     ],
 };
 
@@ -62,26 +71,48 @@ impl InventoryModule {
         ]
     }
 
-    /// Releases expired reservations every `every`, forever. A failed sweep is logged and the next
-    /// one tries again.
+    /// Releases expired reservations every `every`, forever, and samples the reservations held
+    /// (`comptoir_stock_reservations_active`) every second in between. A failed sweep is logged
+    /// and the next one tries again.
     pub async fn run_expiry_sweeper(self, every: Duration) {
         // `interval` refuses a zero period.
-        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sweeps = tokio::time::interval(every.max(Duration::from_millis(1)));
+        sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut samples = tokio::time::interval(ACTIVE_RESERVATIONS_SAMPLED_EVERY);
+        samples.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticks.tick().await;
-            let ctx = RequestContext::system();
-            match self.release_expired(&ctx).await {
-                Ok(0) => {}
-                Ok(released) => {
-                    tracing::info!(released, correlation_id = %ctx.correlation_id, "released expired stock reservations")
-                }
-                Err(error) => tracing::warn!(
-                    %error,
-                    correlation_id = %ctx.correlation_id,
-                    "releasing expired stock reservations failed; the next sweep tries again"
-                ),
+            tokio::select! {
+                _ = sweeps.tick() => self.sweep_expired().await,
+                _ = samples.tick() => self.sample_active_reservations().await,
             }
+        }
+    }
+
+    async fn sweep_expired(&self) {
+        let ctx = RequestContext::system();
+        match self.release_expired(&ctx).await {
+            Ok(0) => {}
+            Ok(released) => {
+                tracing::info!(released, correlation_id = %ctx.correlation_id, "released expired stock reservations")
+            }
+            Err(error) => tracing::warn!(
+                %error,
+                correlation_id = %ctx.correlation_id,
+                "releasing expired stock reservations failed; the next sweep tries again"
+            ),
+        }
+    }
+
+    /// One count over an index of the active reservations: cheap enough once a second, and right
+    /// whichever process or instance changed them (unlike a gauge moved up and down in memory).
+    async fn sample_active_reservations(&self) {
+        let count = async {
+            let mut c = self.db.reader().acquire().await.map_err(comptoir_storage::db_error)?;
+            store::active_reservation_count(&mut c).await
+        };
+        match count.await {
+            Ok(active) => metrics::gauge!("comptoir_stock_reservations_active").set(active as f64),
+            Err(error) => tracing::debug!(%error, "could not count the active stock reservations"),
         }
     }
 }

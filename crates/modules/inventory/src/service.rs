@@ -41,9 +41,17 @@ fn reservation_event(
     )
 }
 
+/// Counts reservations that reached `outcome` (`reserved`, `refused`, `released`, `committed` or
+/// `expired`). Called only once the change is committed, so a rolled-back one is not counted.
+fn count_reservations(outcome: &'static str, reservations: u64) {
+    metrics::counter!("comptoir_stock_reservations_total", "outcome" => outcome).increment(reservations);
+}
+
 /// How one attempt at reserving ended.
 enum Attempt {
     Reserved(Reservation),
+    /// Not enough units are available for a line.
+    Refused(Shortage),
     /// A concurrent writer took the units or the reference between our read and our write.
     Lost {
         /// The request line whose units went, or `None` when the reference was taken.
@@ -125,17 +133,21 @@ impl InventoryModule {
     ) -> Result<Attempt> {
         let mut uow = self.db.begin().await?;
         let now = time::now();
+        let mut expired_existing = false;
         if let Some(existing) = store::active_reservation(&mut uow, &request.reference).await? {
             if existing.expires_at > now {
                 // A retried checkout: hand back what it already holds, write nothing.
                 return Ok(Attempt::Reserved(existing.to_contract()));
             }
             // Past its expiry but not swept yet: expire it now so that its units count again.
-            self.end_reservation(&mut uow, ctx, &existing, ReservationStatus::Expired).await?;
+            expired_existing = self.end_reservation(&mut uow, ctx, &existing, ReservationStatus::Expired).await?;
         }
 
         let stock = store::availability(&mut uow, skus).await?;
-        let allocations = domain::allocate(&request.lines, &stock).map_err(Error::from)?;
+        let allocations = match domain::allocate(&request.lines, &stock) {
+            Ok(allocations) => allocations,
+            Err(shortage) => return Ok(Attempt::Refused(shortage)),
+        };
         let ttl = chrono::TimeDelta::seconds(request.ttl_seconds as i64);
         let reservation = StoredReservation {
             id: new_id(),
@@ -170,6 +182,10 @@ impl InventoryModule {
             self.stock_moved(&mut uow, ctx, &moved.sku, &moved.location_ids, -moved.units).await?;
         }
         uow.commit().await?;
+        if expired_existing {
+            count_reservations("expired", 1);
+        }
+        count_reservations("reserved", 1);
         Ok(Attempt::Reserved(reservation.to_contract()))
     }
 
@@ -264,6 +280,7 @@ async fn require_location(c: &mut AnyConnection, code: &str) -> Result<String> {
 
 #[async_trait]
 impl InventoryPort for InventoryModule {
+    #[tracing::instrument(name = "inventory.create_location", skip_all, fields(module = "inventory", correlation_id = %ctx.correlation_id))]
     async fn create_location(&self, ctx: &RequestContext, input: NewLocation) -> Result<Location> {
         let draft = domain::parse_new_location(input)?;
         let location =
@@ -285,12 +302,14 @@ impl InventoryPort for InventoryModule {
         Ok(location)
     }
 
+    #[tracing::instrument(name = "inventory.list_locations", skip_all, fields(module = "inventory", correlation_id = %_ctx.correlation_id))]
     async fn list_locations(&self, _ctx: &RequestContext, page: PageRequest) -> Result<Page<Location>> {
         page.validate()?;
         let (items, total) = store::list_locations(&mut *self.reader().await?, page).await?;
         Ok(Page::new(items, page, total))
     }
 
+    #[tracing::instrument(name = "inventory.receive", skip_all, fields(module = "inventory", correlation_id = %ctx.correlation_id))]
     async fn receive(&self, ctx: &RequestContext, input: ReceiveStock) -> Result<SkuStock> {
         let receipt = domain::parse_receive(input)?;
         let mut uow = self.db.begin().await?;
@@ -311,6 +330,7 @@ impl InventoryPort for InventoryModule {
         Ok(stock)
     }
 
+    #[tracing::instrument(name = "inventory.adjust", skip_all, fields(module = "inventory", correlation_id = %ctx.correlation_id))]
     async fn adjust(&self, ctx: &RequestContext, input: AdjustStock) -> Result<SkuStock> {
         let adjustment = domain::parse_adjust(input)?;
         let mut uow = self.db.begin().await?;
@@ -345,6 +365,7 @@ impl InventoryPort for InventoryModule {
         Ok(stock)
     }
 
+    #[tracing::instrument(name = "inventory.stock", skip_all, fields(module = "inventory", correlation_id = %_ctx.correlation_id))]
     async fn stock(&self, _ctx: &RequestContext, sku: &str) -> Result<SkuStock> {
         let mut c = self.reader().await?;
         let threshold = require_sku(&mut c, sku).await?;
@@ -352,6 +373,7 @@ impl InventoryPort for InventoryModule {
         Ok(domain::sku_stock(sku, &levels, threshold))
     }
 
+    #[tracing::instrument(name = "inventory.available", skip_all, fields(module = "inventory", correlation_id = %_ctx.correlation_id))]
     async fn available(&self, _ctx: &RequestContext, skus: &[String]) -> Result<Vec<(String, i64)>> {
         let skus = domain::parse_sku_list(skus)?;
         let totals = store::available_totals(&mut *self.reader().await?, &skus).await?;
@@ -364,6 +386,7 @@ impl InventoryPort for InventoryModule {
             .collect())
     }
 
+    #[tracing::instrument(name = "inventory.movements", skip_all, fields(module = "inventory", correlation_id = %_ctx.correlation_id))]
     async fn movements(
         &self,
         _ctx: &RequestContext,
@@ -375,6 +398,7 @@ impl InventoryPort for InventoryModule {
         Ok(Page::new(items, page, total))
     }
 
+    #[tracing::instrument(name = "inventory.set_low_stock_threshold", skip_all, fields(module = "inventory", correlation_id = %_ctx.correlation_id))]
     async fn set_low_stock_threshold(
         &self,
         _ctx: &RequestContext,
@@ -391,6 +415,7 @@ impl InventoryPort for InventoryModule {
         Ok(domain::sku_stock(sku, &levels, threshold))
     }
 
+    #[tracing::instrument(name = "inventory.low_stock", skip_all, fields(module = "inventory", correlation_id = %_ctx.correlation_id))]
     async fn low_stock(&self, _ctx: &RequestContext, page: PageRequest) -> Result<Page<SkuStock>> {
         page.validate()?;
         let mut c = self.reader().await?;
@@ -407,6 +432,7 @@ impl InventoryPort for InventoryModule {
         Ok(Page::new(items, page, total))
     }
 
+    #[tracing::instrument(name = "inventory.reserve", skip_all, fields(module = "inventory", correlation_id = %ctx.correlation_id))]
     async fn reserve(&self, ctx: &RequestContext, input: ReserveStock) -> Result<Reservation> {
         let request = domain::parse_reserve(input)?;
         let skus: Vec<String> = request.lines.iter().map(|l| l.sku.clone()).collect();
@@ -420,12 +446,23 @@ impl InventoryPort for InventoryModule {
             attempt += 1;
             match self.try_reserve(ctx, &request, &skus).await? {
                 Attempt::Reserved(reservation) => return Ok(reservation),
+                Attempt::Refused(shortage) => {
+                    count_reservations("refused", 1);
+                    return Err(shortage.into());
+                }
                 Attempt::Lost { .. } if attempt < MAX_ATTEMPTS => continue,
-                Attempt::Lost { line } => return Err(self.shortage(&request, line).await),
+                Attempt::Lost { line } => {
+                    // Units taken by concurrent checkouts are a refusal; a contended reference is not.
+                    if line.is_some() {
+                        count_reservations("refused", 1);
+                    }
+                    return Err(self.shortage(&request, line).await);
+                }
             }
         }
     }
 
+    #[tracing::instrument(name = "inventory.commit_reservation", skip_all, fields(module = "inventory", correlation_id = %ctx.correlation_id))]
     async fn commit_reservation(&self, ctx: &RequestContext, id: Uuid) -> Result<Reservation> {
         for _ in 0..MAX_ATTEMPTS {
             let mut uow = self.db.begin().await?;
@@ -464,11 +501,13 @@ impl InventoryPort for InventoryModule {
                 self.stock_moved(&mut uow, ctx, &moved.sku, &moved.location_ids, 0).await?;
             }
             uow.commit().await?;
+            count_reservations("committed", 1);
             return Ok(r.to_contract());
         }
         Err(Error::unavailable(format!("reservation {id} is being changed concurrently; retry")))
     }
 
+    #[tracing::instrument(name = "inventory.release_reservation", skip_all, fields(module = "inventory", correlation_id = %ctx.correlation_id))]
     async fn release_reservation(&self, ctx: &RequestContext, id: Uuid) -> Result<Reservation> {
         for _ in 0..MAX_ATTEMPTS {
             let mut uow = self.db.begin().await?;
@@ -482,17 +521,20 @@ impl InventoryPort for InventoryModule {
                 continue; // ended by a concurrent writer: decide again on its new status
             }
             uow.commit().await?;
+            count_reservations("released", 1);
             r.status = ReservationStatus::Released;
             return Ok(r.to_contract());
         }
         Err(Error::unavailable(format!("reservation {id} is being changed concurrently; retry")))
     }
 
+    #[tracing::instrument(name = "inventory.get_reservation", skip_all, fields(module = "inventory", correlation_id = %_ctx.correlation_id))]
     async fn get_reservation(&self, _ctx: &RequestContext, id: Uuid) -> Result<Reservation> {
         let r = store::reservation(&mut *self.reader().await?, id).await?;
         r.map(|r| r.to_contract()).ok_or_else(|| Error::not_found("reservation", id))
     }
 
+    #[tracing::instrument(name = "inventory.release_expired", skip_all, fields(module = "inventory", correlation_id = %ctx.correlation_id))]
     async fn release_expired(&self, ctx: &RequestContext) -> Result<u64> {
         // A fixed cut-off: reservations expiring while the sweep runs wait for the next one, so
         // the sweep always ends.
@@ -508,6 +550,7 @@ impl InventoryPort for InventoryModule {
                     && self.end_reservation(&mut uow, ctx, &r, ReservationStatus::Expired).await?
                 {
                     uow.commit().await?;
+                    count_reservations("expired", 1);
                     released += 1;
                 }
             }

@@ -618,3 +618,8 @@ pub async fn expired_reservations(c: &mut AnyConnection, now: &time::Timestamp, 
     .map(|id| uuid_from_db(id))
     .collect()
 }
+
+/// How many reservations hold units right now.
+pub async fn active_reservation_count(c: &mut AnyConnection) -> Result<i64> {
+    query_scalar("SELECT COUNT(*) FROM reservations WHERE status = 'active'").fetch_one(c).await.map_err(db_error)
+}

@@ -138,6 +138,7 @@ impl NotificationModule {
 
 #[async_trait]
 impl NotificationPort for NotificationModule {
+    #[tracing::instrument(name = "notification.messages", skip_all, fields(module = "notification", correlation_id = %_ctx.correlation_id))]
     async fn messages(&self, _ctx: &RequestContext, filter: MessageFilter, page: PageRequest) -> Result<Page<Message>> {
         page.validate()?;
         let filter = domain::parse_filter(filter)?;
@@ -145,11 +146,13 @@ impl NotificationPort for NotificationModule {
         Ok(Page::new(items, page, total))
     }
 
+    #[tracing::instrument(name = "notification.preferences", skip_all, fields(module = "notification", correlation_id = %_ctx.correlation_id))]
     async fn preferences(&self, _ctx: &RequestContext, customer_id: Uuid) -> Result<Preferences> {
         let opted_out = store::marketing_opt_out(&mut *self.reader().await?, customer_id).await?;
         Ok(Preferences { customer_id, marketing_opt_out: opted_out.unwrap_or(false) })
     }
 
+    #[tracing::instrument(name = "notification.set_marketing_opt_out", skip_all, fields(module = "notification", correlation_id = %ctx.correlation_id))]
     async fn set_marketing_opt_out(
         &self,
         ctx: &RequestContext,

@@ -18,6 +18,7 @@ use comptoir_contracts::ordering::{CartEstimate, Checkout, EstimateRequest, Orde
 use comptoir_contracts::payment::{ChargeRequest, PaymentMethodInput, PaymentStatus, RefundRequest};
 use comptoir_contracts::shipping::{Quote, QuoteRequest};
 use comptoir_kernel::{Error, Money, RequestContext, Result, new_id};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::OrderingModule;
@@ -43,6 +44,25 @@ const SWEEP_BATCH: i64 = 100;
 /// never paid, and by the time it is stale its reservation has expired: it is rolled back too.
 const UNFINISHED: [OrderStatus; 3] = [OrderStatus::Pending, OrderStatus::StockReserved, OrderStatus::Paid];
 
+/// How a checkout was answered: by running the saga for a newly placed order, or from an earlier
+/// run of the same checkout (only the first counts in the saga metrics).
+enum Run {
+    Saga(Result<Order>),
+    Answered(Result<Order>),
+}
+
+/// The saga's outcome and the reason for a cancellation, as metric labels.
+fn saga_outcome(result: &Result<Order>) -> (&'static str, &'static str) {
+    match result {
+        Ok(order) if order.status == OrderStatus::Confirmed => ("confirmed", "none"),
+        // Cancelled meanwhile by the customer, the sweeper or an expired reservation.
+        Ok(_) => ("cancelled", "interrupted"),
+        Err(Error::PaymentDeclined(_)) => ("cancelled", "payment_declined"),
+        Err(e) if e.code() == "insufficient-stock" => ("cancelled", "out_of_stock"),
+        Err(_) => ("cancelled", "unavailable"),
+    }
+}
+
 /// Where a saga step left the checkout.
 enum Step {
     Next(OrderRecord),
@@ -59,29 +79,80 @@ enum Refusal {
     Reason(&'static str),
 }
 
+/// A span for one step of the checkout, named after it (`checkout.reserve_stock`).
+macro_rules! step_span {
+    ($name:literal, $ctx:expr) => {
+        tracing::info_span!($name, correlation_id = %$ctx.correlation_id, otel.status_code = tracing::field::Empty)
+    };
+}
+
 impl OrderingModule {
     pub(crate) async fn run_checkout(&self, ctx: &RequestContext, checkout: Checkout) -> Result<Order> {
+        let span = tracing::info_span!("checkout",
+            correlation_id = %ctx.correlation_id,
+            order_id = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let started = std::time::Instant::now();
+        let run = self.checkout_steps(ctx, checkout).instrument(span.clone()).await;
+        let (result, placed) = match run {
+            Ok(Run::Saga(result)) => (result, true),
+            Ok(Run::Answered(result)) => (result, false),
+            Err(e) => (Err(e), false),
+        };
+        if placed {
+            let (outcome, reason) = saga_outcome(&result);
+            span.record("outcome", outcome);
+            if outcome != "confirmed" {
+                span.record("otel.status_code", "ERROR");
+            }
+            metrics::counter!("comptoir_checkouts_total", "outcome" => outcome, "reason" => reason).increment(1);
+            metrics::histogram!("comptoir_checkout_duration_seconds", "outcome" => outcome)
+                .record(started.elapsed().as_secs_f64());
+        }
+        result
+    }
+
+    /// The checkout: answered from a previous run of the same key, or run as the saga.
+    async fn checkout_steps(&self, ctx: &RequestContext, checkout: Checkout) -> Result<Run> {
         let key = domain::idempotency_key(&checkout.idempotency_key)?;
         if let Some(placed) = self.find_by_checkout_key(checkout.customer_id, &key).await? {
-            return placed.answer_retry();
+            return Ok(Run::Answered(placed.answer_retry()));
         }
         let draft = domain::parse_checkout(checkout)?;
-        let (cart, priced) = self.price(ctx, &draft).await?;
-        let Some(record) = self.place(ctx, &draft, &cart, priced).await? else {
+        let (cart, priced) = self.price(ctx, &draft).instrument(step_span!("checkout.price", ctx)).await?;
+        let placing = self.place(ctx, &draft, &cart, priced).instrument(step_span!("checkout.place_order", ctx));
+        let Some(record) = placing.await? else {
             // A concurrent duplicate of this checkout placed the order first.
             let placed = self.find_by_checkout_key(draft.customer_id, &draft.idempotency_key).await?;
-            return placed.ok_or_else(|| Error::internal("a duplicate checkout's order is missing"))?.answer_retry();
+            let placed = placed.ok_or_else(|| Error::internal("a duplicate checkout's order is missing"))?;
+            return Ok(Run::Answered(placed.answer_retry()));
         };
-        let actor = format!("customer:{}", draft.customer_id);
-        let record = match self.reserve(ctx, record, &actor).await? {
-            Step::Next(record) => record,
-            Step::Interrupted(order) => return Ok(order),
-        };
-        let record = match self.pay(ctx, record, draft.payment, &actor).await? {
-            Step::Next(record) => record,
-            Step::Interrupted(order) => return Ok(order),
-        };
-        self.confirm(ctx, record, &actor).await
+        tracing::Span::current().record("order_id", tracing::field::display(record.order.id));
+        Ok(Run::Saga(self.run_saga(ctx, record, draft.payment, draft.customer_id).await))
+    }
+
+    /// Steps 2 to 4 for a placed order.
+    async fn run_saga(
+        &self,
+        ctx: &RequestContext,
+        record: OrderRecord,
+        payment: PaymentMethodInput,
+        customer_id: Uuid,
+    ) -> Result<Order> {
+        let actor = format!("customer:{customer_id}");
+        let record =
+            match self.reserve(ctx, record, &actor).instrument(step_span!("checkout.reserve_stock", ctx)).await? {
+                Step::Next(record) => record,
+                Step::Interrupted(order) => return Ok(order),
+            };
+        let record =
+            match self.pay(ctx, record, payment, &actor).instrument(step_span!("checkout.take_payment", ctx)).await? {
+                Step::Next(record) => record,
+                Step::Interrupted(order) => return Ok(order),
+            };
+        self.confirm(ctx, record, &actor).instrument(step_span!("checkout.confirm_order", ctx)).await
     }
 
     /// The cart's lines priced for the order: shipping quoted for the parcel, tax computed by
@@ -342,6 +413,7 @@ impl OrderingModule {
     /// Cancels a checkout refused after its order was placed, if the order is still in `from`.
     /// Answers with the error the checkout returns: for a remembered failure, the one a retry
     /// will get too.
+    #[tracing::instrument(name = "compensate.cancel_order", skip_all, fields(correlation_id = %ctx.correlation_id))]
     async fn refuse(
         &self,
         ctx: &RequestContext,
@@ -406,6 +478,7 @@ impl OrderingModule {
     /// Refunds whatever payment still holds for a cancelled order and records it on the order. A
     /// cancelled order never keeps money, whoever cancelled it and wherever an earlier attempt
     /// stopped; payment is the authority on what was taken and given back.
+    #[tracing::instrument(name = "compensate.refund", skip_all, fields(correlation_id = %ctx.correlation_id))]
     pub(crate) async fn settle_cancelled(&self, ctx: &RequestContext, order_id: Uuid) -> Result<()> {
         let Some(record) = self.find(order_id).await? else { return Ok(()) };
         if record.status() != OrderStatus::Cancelled {

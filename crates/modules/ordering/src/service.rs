@@ -89,6 +89,7 @@ impl OrderingModule {
 
     /// Gives a reservation's units back. Best effort: the `order.order.cancelled` event names the
     /// reservation too, and inventory releases it when it consumes the event.
+    #[tracing::instrument(name = "compensate.release_stock", skip_all, fields(correlation_id = %ctx.correlation_id))]
     pub(crate) async fn release(&self, ctx: &RequestContext, reservation_id: Uuid) {
         if let Err(error) = self.ports.inventory.release_reservation(ctx, reservation_id).await {
             tracing::warn!(
@@ -111,6 +112,7 @@ fn changed_order(changed: Changed, id: Uuid) -> Result<OrderRecord> {
 
 #[async_trait]
 impl OrderingPort for OrderingModule {
+    #[tracing::instrument(name = "ordering.estimate", skip_all, fields(module = "ordering", correlation_id = %ctx.correlation_id))]
     async fn estimate(
         &self,
         ctx: &RequestContext,
@@ -121,14 +123,17 @@ impl OrderingPort for OrderingModule {
         self.estimate_cart(ctx, cart_id, access, request).await
     }
 
+    #[tracing::instrument(name = "ordering.checkout", skip_all, fields(module = "ordering", correlation_id = %ctx.correlation_id))]
     async fn checkout(&self, ctx: &RequestContext, checkout: Checkout) -> Result<Order> {
         self.run_checkout(ctx, checkout).await
     }
 
+    #[tracing::instrument(name = "ordering.get_order", skip_all, fields(module = "ordering", correlation_id = %_ctx.correlation_id))]
     async fn get_order(&self, _ctx: &RequestContext, id: Uuid, access: OrderAccess) -> Result<Order> {
         Ok(self.visible(id, access).await?.order)
     }
 
+    #[tracing::instrument(name = "ordering.customer_orders", skip_all, fields(module = "ordering", correlation_id = %_ctx.correlation_id))]
     async fn customer_orders(
         &self,
         _ctx: &RequestContext,
@@ -141,6 +146,7 @@ impl OrderingPort for OrderingModule {
         Ok(Page::new(records.into_iter().map(|r| r.order).collect(), page, total))
     }
 
+    #[tracing::instrument(name = "ordering.search_orders", skip_all, fields(module = "ordering", correlation_id = %_ctx.correlation_id))]
     async fn search_orders(
         &self,
         _ctx: &RequestContext,
@@ -160,6 +166,7 @@ impl OrderingPort for OrderingModule {
         Ok(Page::new(records.into_iter().map(|r| r.order).collect(), page, total))
     }
 
+    #[tracing::instrument(name = "ordering.cancel", skip_all, fields(module = "ordering", correlation_id = %ctx.correlation_id))]
     async fn cancel(&self, ctx: &RequestContext, id: Uuid, access: OrderAccess, input: CancelInput) -> Result<Order> {
         let before = self.visible(id, access).await?;
         domain::transition(before.status(), OrderStatus::Cancelled)?;
@@ -223,6 +230,7 @@ impl OrderingPort for OrderingModule {
         Ok(changed_order(changed, id)?.order)
     }
 
+    #[tracing::instrument(name = "ordering.refund", skip_all, fields(module = "ordering", correlation_id = %ctx.correlation_id))]
     async fn refund(&self, ctx: &RequestContext, id: Uuid, input: RefundInput) -> Result<Order> {
         let before = self.find(id).await?.ok_or_else(|| Error::not_found("order", id))?;
         let plan = domain::plan_refund(&before, input)?;
@@ -261,6 +269,7 @@ impl OrderingPort for OrderingModule {
         Ok(changed_order(changed, id)?.order)
     }
 
+    #[tracing::instrument(name = "ordering.request_return", skip_all, fields(module = "ordering", correlation_id = %ctx.correlation_id))]
     async fn request_return(
         &self,
         ctx: &RequestContext,
@@ -294,6 +303,7 @@ impl OrderingPort for OrderingModule {
         Ok(r)
     }
 
+    #[tracing::instrument(name = "ordering.receive_return", skip_all, fields(module = "ordering", correlation_id = %ctx.correlation_id))]
     async fn receive_return(&self, ctx: &RequestContext, return_id: Uuid) -> Result<OrderReturn> {
         let mut uow = self.db.begin().await?;
         let mut r =
@@ -315,6 +325,7 @@ impl OrderingPort for OrderingModule {
         Ok(r)
     }
 
+    #[tracing::instrument(name = "ordering.returns_for_order", skip_all, fields(module = "ordering", correlation_id = %_ctx.correlation_id))]
     async fn returns_for_order(
         &self,
         _ctx: &RequestContext,
@@ -329,6 +340,7 @@ impl OrderingPort for OrderingModule {
         store::returns_for_order(&mut tx, id).await
     }
 
+    #[tracing::instrument(name = "ordering.daily_sales", skip_all, fields(module = "ordering", correlation_id = %_ctx.correlation_id))]
     async fn daily_sales(&self, _ctx: &RequestContext, query: SalesQuery) -> Result<Vec<DailySales>> {
         if query.to <= query.from {
             return Err(Error::validation("to", "must be after from"));

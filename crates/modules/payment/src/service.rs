@@ -184,6 +184,7 @@ async fn payment_or_404(c: &mut AnyConnection, id: Uuid) -> Result<Payment> {
 
 #[async_trait]
 impl PaymentPort for PaymentModule {
+    #[tracing::instrument(name = "payment.charge", skip_all, fields(module = "payment", correlation_id = %ctx.correlation_id))]
     async fn charge(&self, ctx: &RequestContext, request: ChargeRequest) -> Result<Payment> {
         let draft = domain::parse_charge(request, &self.provider_names())?;
         // A retried charge: the stored payment answers and the provider is not asked again.
@@ -260,6 +261,7 @@ impl PaymentPort for PaymentModule {
         Ok(payment)
     }
 
+    #[tracing::instrument(name = "payment.refund", skip_all, fields(module = "payment", correlation_id = %ctx.correlation_id))]
     async fn refund(&self, ctx: &RequestContext, request: RefundRequest) -> Result<Payment> {
         let draft = domain::parse_refund(request)?;
         let payment = {
@@ -308,20 +310,24 @@ impl PaymentPort for PaymentModule {
         Ok(payment)
     }
 
+    #[tracing::instrument(name = "payment.get_payment", skip_all, fields(module = "payment", correlation_id = %_ctx.correlation_id))]
     async fn get_payment(&self, _ctx: &RequestContext, id: Uuid) -> Result<Payment> {
         payment_or_404(&mut *self.reader().await?, id).await
     }
 
+    #[tracing::instrument(name = "payment.payments_for_order", skip_all, fields(module = "payment", correlation_id = %_ctx.correlation_id))]
     async fn payments_for_order(&self, _ctx: &RequestContext, order_id: Uuid) -> Result<Vec<Payment>> {
         store::payments_for_order(&mut *self.reader().await?, order_id).await
     }
 
+    #[tracing::instrument(name = "payment.list_payments", skip_all, fields(module = "payment", correlation_id = %_ctx.correlation_id))]
     async fn list_payments(&self, _ctx: &RequestContext, page: PageRequest) -> Result<Page<Payment>> {
         page.validate()?;
         let (items, total) = store::list_payments(&mut *self.reader().await?, page).await?;
         Ok(Page::new(items, page, total))
     }
 
+    #[tracing::instrument(name = "payment.provider_webhook", skip_all, fields(module = "payment", correlation_id = %ctx.correlation_id))]
     async fn provider_webhook(&self, ctx: &RequestContext, provider: &str, signature: &str, body: &[u8]) -> Result<()> {
         let provider = self.provider(provider).ok_or_else(|| Error::not_found("payment provider", provider))?.name();
         // Nothing is read from the body before its signature is checked.

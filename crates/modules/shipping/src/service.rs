@@ -123,6 +123,7 @@ fn unknown_method(code: &str) -> Error {
 
 #[async_trait]
 impl ShippingPort for ShippingModule {
+    #[tracing::instrument(name = "shipping.create_zone", skip_all, fields(module = "shipping", correlation_id = %_ctx.correlation_id))]
     async fn create_zone(&self, _ctx: &RequestContext, input: NewZone) -> Result<Zone> {
         let draft = domain::parse_new_zone(input)?;
         let zone = Zone { id: new_id(), name: draft.name, countries: draft.countries, created_at: time::now() };
@@ -132,12 +133,14 @@ impl ShippingPort for ShippingModule {
         Ok(zone)
     }
 
+    #[tracing::instrument(name = "shipping.list_zones", skip_all, fields(module = "shipping", correlation_id = %_ctx.correlation_id))]
     async fn list_zones(&self, _ctx: &RequestContext, page: PageRequest) -> Result<Page<Zone>> {
         page.validate()?;
         let (items, total) = store::list_zones(&mut *self.reader().await?, page).await?;
         Ok(Page::new(items, page, total))
     }
 
+    #[tracing::instrument(name = "shipping.create_method", skip_all, fields(module = "shipping", correlation_id = %_ctx.correlation_id))]
     async fn create_method(&self, _ctx: &RequestContext, input: NewShippingMethod) -> Result<ShippingMethod> {
         let zone_id = input.zone_id;
         let draft = domain::parse_new_method(input)?;
@@ -168,6 +171,7 @@ impl ShippingPort for ShippingModule {
         Ok(method)
     }
 
+    #[tracing::instrument(name = "shipping.list_methods", skip_all, fields(module = "shipping", correlation_id = %_ctx.correlation_id))]
     async fn list_methods(&self, _ctx: &RequestContext, page: PageRequest) -> Result<Page<ShippingMethod>> {
         page.validate()?;
         let (items, total) = store::list_methods(&mut *self.reader().await?, page).await?;
@@ -176,6 +180,7 @@ impl ShippingPort for ShippingModule {
 
     /// Takes a method off (or back on) the list customers choose from; orders placed with it
     /// keep their shipments.
+    #[tracing::instrument(name = "shipping.set_method_active", skip_all, fields(module = "shipping", correlation_id = %_ctx.correlation_id))]
     async fn set_method_active(&self, _ctx: &RequestContext, code: &str, active: bool) -> Result<ShippingMethod> {
         let mut uow = self.db.begin().await?;
         if !store::set_method_active(&mut uow, code, active).await? {
@@ -188,6 +193,7 @@ impl ShippingPort for ShippingModule {
         Ok(method)
     }
 
+    #[tracing::instrument(name = "shipping.quotes", skip_all, fields(module = "shipping", correlation_id = %_ctx.correlation_id))]
     async fn quotes(&self, _ctx: &RequestContext, request: QuoteRequest) -> Result<Vec<Quote>> {
         let parcel = domain::parse_quote_request(request)?;
         let methods = store::active_methods_for(&mut *self.reader().await?, &parcel.country).await?;
@@ -199,6 +205,7 @@ impl ShippingPort for ShippingModule {
         Ok(quotes)
     }
 
+    #[tracing::instrument(name = "shipping.quote", skip_all, fields(module = "shipping", correlation_id = %_ctx.correlation_id))]
     async fn quote(&self, _ctx: &RequestContext, method: &str, request: QuoteRequest) -> Result<Quote> {
         let parcel = domain::parse_quote_request(request)?;
         let code = method.trim();
@@ -215,6 +222,7 @@ impl ShippingPort for ShippingModule {
         Ok(domain::quote(&method, price))
     }
 
+    #[tracing::instrument(name = "shipping.shipment_for_order", skip_all, fields(module = "shipping", correlation_id = %_ctx.correlation_id))]
     async fn shipment_for_order(&self, _ctx: &RequestContext, order_id: Uuid) -> Result<Shipment> {
         store::shipment_for_order(&mut *self.reader().await?, order_id)
             .await?
@@ -222,12 +230,14 @@ impl ShippingPort for ShippingModule {
             .ok_or_else(|| Error::not_found("shipment for order", order_id))
     }
 
+    #[tracing::instrument(name = "shipping.list_shipments", skip_all, fields(module = "shipping", correlation_id = %_ctx.correlation_id))]
     async fn list_shipments(&self, _ctx: &RequestContext, page: PageRequest) -> Result<Page<Shipment>> {
         page.validate()?;
         let (items, total) = store::list_shipments(&mut *self.reader().await?, page).await?;
         Ok(Page::new(items, page, total))
     }
 
+    #[tracing::instrument(name = "shipping.track", skip_all, fields(module = "shipping", correlation_id = %ctx.correlation_id))]
     async fn track(&self, ctx: &RequestContext, shipment_id: Uuid, update: TrackingUpdate) -> Result<Shipment> {
         let note = domain::parse_note(update.note)?;
         let mut uow = self.db.begin().await?;
@@ -245,6 +255,7 @@ impl ShippingPort for ShippingModule {
     /// Carriers report out of order and repeat themselves: a status the shipment already has adds
     /// the scan to its history, an earlier one is acknowledged and ignored. Answering those with
     /// an error would only make the carrier retry them forever.
+    #[tracing::instrument(name = "shipping.carrier_webhook", skip_all, fields(module = "shipping", correlation_id = %ctx.correlation_id))]
     async fn carrier_webhook(&self, ctx: &RequestContext, carrier: &str, signature: &str, body: &[u8]) -> Result<()> {
         webhook::verify(&self.config.webhook_secret, signature, body, time::now().timestamp())?;
         let update = webhook::parse_body(body)?;
@@ -275,6 +286,7 @@ impl ShippingPort for ShippingModule {
         uow.commit().await
     }
 
+    #[tracing::instrument(name = "shipping.label_pdf", skip_all, fields(module = "shipping", correlation_id = %_ctx.correlation_id))]
     async fn label_pdf(&self, _ctx: &RequestContext, shipment_id: Uuid) -> Result<Vec<u8>> {
         let stored = store::shipment(&mut *self.reader().await?, shipment_id)
             .await?
