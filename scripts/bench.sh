@@ -195,6 +195,8 @@ EOF
 )
     curl -sf "$SHOP/metrics" | python3 -c "$by_route"
     echo "memory after the pages (RSS): $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
+    echo "== which module took the load (comptoir extraction-report over the whole run)"
+    "$BIN/comptoir" extraction-report --from "$API/metrics"
     exit 0
 fi
 

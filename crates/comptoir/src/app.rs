@@ -280,7 +280,7 @@ impl App {
         }
         let databases = self.databases.clone();
         self.background
-            .push(tokio::spawn(comptoir_storage::load::sample_busy_connections(databases, Duration::from_millis(100))));
+            .push(tokio::spawn(comptoir_storage::load::sample_busy_connections(databases, Duration::from_millis(10))));
         let bus = self.bus.clone();
         self.background.push(tokio::spawn(async move { events::announce(&bus, "system.instance.started").await }));
     }

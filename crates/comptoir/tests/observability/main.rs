@@ -249,7 +249,7 @@ async fn the_extraction_report_names_the_module_taking_the_load() {
     }
     check_out(&t, &customer, &cart, &[("idempotency-key", "loaded-checkout")]).await;
     t.settle().await;
-    // The database time is sampled every 100 ms.
+    // The database time is sampled every 10 ms.
     tokio::time::sleep(Duration::from_millis(250)).await;
 
     let window = Loads::from_metrics(&metrics(&t).await).since(&before);
