@@ -101,7 +101,7 @@ where
     Registry::default()
         .with(log_lines)
         .with(span_layer)
-        .with(module_load::ModuleLoad)
+        .with(module_load::ModuleLoad.with_filter(module_load::only_module_spans()))
         .try_init()
         .map_err(|e| format!("logging is already set up: {e}"))?;
     Ok(Telemetry { tracer })

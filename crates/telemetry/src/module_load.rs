@@ -37,6 +37,14 @@ thread_local! {
 
 pub struct ModuleLoad;
 
+/// The layer's filter: module spans only. Without it the layer would be interested in every span
+/// and event, which turns on every `debug!` and `trace!` callsite of every crate (sqlx formats
+/// each statement, hyper traces each frame) only for the other layers to drop them: measured,
+/// 0.15 to 0.35 ms more per storefront page.
+pub fn only_module_spans() -> tracing_subscriber::filter::FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    tracing_subscriber::filter::filter_fn(|meta| meta.is_span() && meta.fields().field("module").is_some())
+}
+
 impl<S> Layer<S> for ModuleLoad
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
@@ -150,7 +158,7 @@ mod tests {
     fn calls_and_cpu_time_are_charged_to_the_innermost_module() {
         let recorder = metrics_util::debugging::DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
-        let subscriber = tracing_subscriber::registry().with(ModuleLoad);
+        let subscriber = tracing_subscriber::registry().with(ModuleLoad.with_filter(only_module_spans()));
         metrics::with_local_recorder(&recorder, || {
             tracing::subscriber::with_default(subscriber, || {
                 let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
