@@ -15,6 +15,8 @@ pub mod inventory;
 pub mod notification;
 pub mod ordering;
 pub mod payment;
+pub mod search;
 pub mod shipping;
+pub mod webhooks;
 
 pub use comptoir_kernel as kernel;

@@ -7,6 +7,7 @@ use comptoir_contracts::identity::events::UserRegistered;
 use comptoir_contracts::inventory::events::StockLow;
 use comptoir_contracts::ordering::events::{self as ordering, OrderCancelled, OrderPlaced, OrderRefunded};
 use comptoir_contracts::shipping::events::ShipmentEvent;
+use comptoir_contracts::webhooks::events::SubscriptionDisabled;
 use comptoir_eventbus::EventHandler;
 use comptoir_kernel::{Error, EventEnvelope, Result};
 
@@ -18,6 +19,7 @@ pub const ORDERS: &str = "notification.orders";
 pub const SHIPMENTS: &str = "notification.shipments";
 pub const STOCK_ALERTS: &str = "notification.stock-alerts";
 pub const SHOP_NAME: &str = "notification.shop";
+pub const WEBHOOK_ALERTS: &str = "notification.webhook-alerts";
 
 /// Welcomes a newly registered customer (a marketing message: opting out suppresses it).
 pub struct Welcome {
@@ -142,6 +144,25 @@ impl EventHandler for StockAlerts {
             return Ok(());
         }
         let draft = templates::low_stock(&self.module.shop_name(&mut uow).await?, self.module.merchant_email(), &low);
+        self.module.deliver(uow, event, draft).await
+    }
+}
+
+/// Tells the merchant a webhook subscription was disabled because its endpoint kept failing.
+pub struct WebhookAlerts {
+    pub(crate) module: NotificationModule,
+}
+
+#[async_trait]
+impl EventHandler for WebhookAlerts {
+    async fn handle(&self, event: &EventEnvelope) -> Result<()> {
+        let disabled: SubscriptionDisabled = event.data_as()?;
+        let mut uow = self.module.db.begin().await?;
+        if !uow.claim_inbox(WEBHOOK_ALERTS, event.id).await? {
+            return Ok(());
+        }
+        let shop = self.module.shop_name(&mut uow).await?;
+        let draft = templates::webhook_disabled(&shop, self.module.merchant_email(), &disabled);
         self.module.deliver(uow, event, draft).await
     }
 }

@@ -8,7 +8,8 @@
 //! Consumes `auth.user.registered` (consumer `notification.welcome`), `order.order.placed`,
 //! `order.checkout.completed`, `order.order.cancelled` and `order.order.refunded`
 //! (`notification.orders`), `shipping.shipment.shipped` (`notification.shipments`) and
-//! `inventory.stock.low` (`notification.stock-alerts`), and `admin.settings.updated`
+//! `inventory.stock.low` (`notification.stock-alerts`), `webhook.subscription.disabled`
+//! (`notification.webhook-alerts`), and `admin.settings.updated`
 //! (`notification.shop`: messages are signed with the shop's name as staff last set it). Publishes `notification.message.sent` when
 //! a message reaches the mailbox or the SMTP server, and `notification.preferences.changed`.
 
@@ -27,10 +28,11 @@ use comptoir_contracts::identity::events as identity;
 use comptoir_contracts::inventory::events as inventory;
 use comptoir_contracts::ordering::events as ordering;
 use comptoir_contracts::shipping::events as shipping;
+use comptoir_contracts::webhooks::events as webhooks;
 use comptoir_eventbus::Consumer;
 use comptoir_storage::{Db, Migrations};
 
-pub use consumers::{ORDERS, SHIPMENTS, SHOP_NAME, STOCK_ALERTS, WELCOME};
+pub use consumers::{ORDERS, SHIPMENTS, SHOP_NAME, STOCK_ALERTS, WEBHOOK_ALERTS, WELCOME};
 
 /// The schema is plain enough to be the same SQL on SQLite and PostgreSQL.
 const SCHEMA: &[(i64, &str, &str)] = &[
@@ -122,6 +124,12 @@ impl NotificationModule {
                 &[inventory::STOCK_LOW],
                 db.clone(),
                 Arc::new(consumers::StockAlerts { module: module.clone() }),
+            ),
+            Consumer::new(
+                WEBHOOK_ALERTS,
+                &[webhooks::SUBSCRIPTION_DISABLED],
+                db.clone(),
+                Arc::new(consumers::WebhookAlerts { module: module.clone() }),
             ),
             Consumer::new(SHOP_NAME, &[admin::SETTINGS_UPDATED], db, Arc::new(consumers::ShopName { module })),
         ]

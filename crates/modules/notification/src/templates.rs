@@ -8,6 +8,7 @@ use comptoir_contracts::notification::MessageKind;
 use comptoir_contracts::ordering::OrderSnapshot;
 use comptoir_contracts::ordering::events::{OrderCancelled, OrderRefunded};
 use comptoir_contracts::shipping::events::ShipmentEvent;
+use comptoir_contracts::webhooks::events::SubscriptionDisabled;
 
 use crate::domain::{Draft, KnownOrder};
 
@@ -17,9 +18,11 @@ pub const ORDER_CANCELLED: &str = "order_cancelled";
 pub const ORDER_REFUNDED: &str = "order_refunded";
 pub const SHIPMENT_SHIPPED: &str = "shipment_shipped";
 pub const LOW_STOCK: &str = "low_stock";
+pub const WEBHOOK_DISABLED: &str = "webhook_disabled";
 
 /// Every template name, as the mailbox filter accepts them.
-pub const ALL: &[&str] = &[WELCOME, ORDER_CONFIRMATION, ORDER_CANCELLED, ORDER_REFUNDED, SHIPMENT_SHIPPED, LOW_STOCK];
+pub const ALL: &[&str] =
+    &[WELCOME, ORDER_CONFIRMATION, ORDER_CANCELLED, ORDER_REFUNDED, SHIPMENT_SHIPPED, LOW_STOCK, WEBHOOK_DISABLED];
 
 fn greeting(name: Option<&str>) -> String {
     match name.map(str::trim).filter(|n| !n.is_empty()) {
@@ -162,6 +165,26 @@ pub(crate) fn low_stock(shop: &str, merchant_email: &str, low: &StockLow) -> Dra
         merchant_email,
         None,
         format!("[{shop}] Low stock: {} ({} left)", low.sku, low.available),
+        body,
+    )
+}
+
+pub(crate) fn webhook_disabled(shop: &str, merchant_email: &str, disabled: &SubscriptionDisabled) -> Draft {
+    let body = format!(
+        "The webhook subscription to {} ({}) was disabled: {}.\n\n\
+         Its pending deliveries were stopped. Once the endpoint works again, re-enable the \
+         subscription in the back office; failed deliveries can be sent again one by one.\n{}",
+        disabled.url,
+        disabled.subscription_id,
+        disabled.reason,
+        signature(shop)
+    );
+    Draft::new(
+        WEBHOOK_DISABLED,
+        MessageKind::Merchant,
+        merchant_email,
+        None,
+        format!("[{shop}] Webhook disabled: {}", disabled.url),
         body,
     )
 }

@@ -15,10 +15,11 @@ use comptoir_contracts::ordering::events::{self as ordering, OrderCancelled, Ord
 use comptoir_contracts::ordering::{OrderLine, OrderSnapshot, OrderTotals, ShippingChoice};
 use comptoir_contracts::shipping::ShipmentStatus;
 use comptoir_contracts::shipping::events::{self as shipping, ShipmentEvent};
+use comptoir_contracts::webhooks::events::{self as webhooks, SubscriptionDisabled};
 use comptoir_kernel::{Currency, Error, EventEnvelope, Money, PageRequest, RequestContext};
 use comptoir_notification::{
     MIGRATIONS, NotificationConfig, NotificationModule, ORDERS, SHIPMENTS, SHOP_NAME, STOCK_ALERTS, SmtpConfig,
-    WELCOME, templates,
+    WEBHOOK_ALERTS, WELCOME, templates,
 };
 use comptoir_storage::{outbox, query_scalar, testing};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -398,6 +399,29 @@ async fn low_stock_alerts_go_to_the_merchant() {
     assert_eq!((m.kind, m.delivery, m.customer_id), (MessageKind::Merchant, Delivery::Mailbox, None));
     assert_eq!(m.subject, "[Comptoir] Low stock: TEE-M (2 left)");
     assert!(m.body.contains("2 unit(s) available") && m.body.contains("alert threshold 5"), "{}", m.body);
+}
+
+#[tokio::test]
+async fn a_disabled_webhook_is_reported_to_the_merchant_once() {
+    let shop = open(None).await;
+    let data = SubscriptionDisabled {
+        subscription_id: Uuid::now_v7(),
+        url: "https://erp.example.com/hooks".into(),
+        reason: "20 consecutive failed delivery attempts".into(),
+        failures: 20,
+        failing_since: None,
+    };
+    let event = EventEnvelope::new(&ctx(), "webhooks", webhooks::SUBSCRIPTION_DISABLED, data.clone());
+    shop.deliver(WEBHOOK_ALERTS, &event).await.unwrap();
+    shop.deliver(WEBHOOK_ALERTS, &event).await.unwrap();
+
+    let messages = shop.by_template(templates::WEBHOOK_DISABLED).await;
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    assert_eq!((m.to.as_str(), m.kind, m.delivery), (MERCHANT, MessageKind::Merchant, Delivery::Mailbox));
+    assert_eq!(m.subject, "[Comptoir] Webhook disabled: https://erp.example.com/hooks");
+    assert!(m.body.contains("20 consecutive failed delivery attempts"), "{}", m.body);
+    assert!(m.body.contains(&data.subscription_id.to_string()), "{}", m.body);
 }
 
 #[tokio::test]
