@@ -11,6 +11,8 @@ CREATE DATABASE comptoir_billing;
 CREATE DATABASE comptoir_shipping;
 CREATE DATABASE comptoir_notification;
 CREATE DATABASE comptoir_admin;
+CREATE DATABASE comptoir_search;
+CREATE DATABASE comptoir_webhooks;
 CREATE DATABASE comptoir_api;
 CREATE DATABASE comptoir_storefront;
 CREATE DATABASE comptoir_backoffice;

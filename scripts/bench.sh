@@ -25,7 +25,7 @@ DURATION=${DURATION:-10}
 PORT=${PORT:-18080}
 BACKEND=${BACKEND:-sqlite}
 BUS=${BUS:-memory}
-MODULES=(identity catalog inventory cart payment billing shipping notification ordering admin api)
+MODULES=(identity catalog inventory cart payment billing shipping notification ordering admin search webhooks api)
 
 if [ "${1:-}" = "events" ]; then
     cargo build --release --locked -p comptoir-bench --bin comptoir-bench-events
@@ -210,6 +210,15 @@ until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do
     sleep 0.005
 done
 echo "ready in $(( ($(date +%s%N) - start) / 1000000 )) ms"
+if [[ " $* " == *" search"* ]]; then
+    # The search index is built in memory from the search module's tables at start: wait until it
+    # holds every published product (the storefront searches a partial index meanwhile).
+    published=$(curl -sf "http://127.0.0.1:$PORT/api/v1/products?per_page=1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])')
+    until [ "$(curl -sf "http://127.0.0.1:$PORT/api/v1/search?per_page=1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])')" = "$published" ]; do
+        sleep 0.01
+    done
+    echo "search index of $published products complete $(( ($(date +%s%N) - start) / 1000000 )) ms after start"
+fi
 sleep 2
 echo "idle memory (RSS): $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
 

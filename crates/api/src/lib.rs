@@ -36,6 +36,7 @@ pub use state::{ApiSettings, ApiState, Authenticator, DbProbe, IdentityAuthentic
         (name = "auth", description = "Registration, login, tokens"),
         (name = "account", description = "The logged-in customer's profile and addresses"),
         (name = "catalog", description = "Public catalog: published products, categories, collections"),
+        (name = "search", description = "Product search with typo tolerance, facets and suggestions; similar products"),
         (name = "cart", description = "Anonymous and customer carts"),
         (name = "checkout", description = "Shipping quotes and the checkout saga"),
         (name = "admin: customers", description = "Staff: customers, staff accounts, sellers, API keys"),
@@ -43,6 +44,8 @@ pub use state::{ApiSettings, ApiState, Authenticator, DbProbe, IdentityAuthentic
         (name = "admin: inventory", description = "Staff: locations, stock, movements, reservations"),
         (name = "admin: orders", description = "Staff: orders, refunds, returns, payments, invoices, shipments"),
         (name = "admin: fulfilment", description = "Staff: tax rules, invoices, shipping zones and methods, tracking, the mailbox"),
+        (name = "admin: search", description = "Staff: rebuilding the search index, its status"),
+        (name = "admin: webhooks", description = "Staff: third-party apps' webhook subscriptions, delivery log, redelivery"),
         (name = "admin: operations", description = "Staff: dead-lettered events"),
         (name = "admin: settings", description = "Staff: the shop's name, default channel and currency, maintenance mode"),
         (name = "shop", description = "The shop's public settings"),
@@ -71,11 +74,13 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .merge(routes::auth::routes())
         .merge(routes::account::routes())
         .merge(routes::catalog::routes())
+        .merge(routes::search::routes())
         .merge(routes::carts::routes())
         .merge(routes::admin_identity::routes())
         .merge(routes::admin_catalog::routes())
         .merge(routes::admin_inventory::routes())
         .merge(routes::admin_operations::routes())
+        .merge(routes::admin_webhooks::routes())
         .merge(routes::orders::routes())
         .merge(routes::admin_orders::routes())
         .merge(routes::admin_fulfilment::routes())

@@ -112,6 +112,18 @@ const METRICS: &[Description] = &[
         "Stock reservations reserved, refused (short of stock), released, committed (sold) or expired.",
     ),
     gauge("comptoir_stock_reservations_active", "Stock reservations holding units now."),
+    // Search.
+    gauge("comptoir_search_documents", "Products the storefront's search index holds (published ones)."),
+    histogram(
+        "comptoir_search_sync_seconds",
+        "Time to bring the search index up to date with its store, per indexer pass.",
+    ),
+    // Webhooks.
+    counter(
+        "comptoir_webhook_deliveries_total",
+        "Webhook delivery attempts, by outcome (delivered, retrying, failed, discarded).",
+    ),
+    histogram("comptoir_webhook_delivery_seconds", "Time a webhook endpoint took to answer an attempt."),
     // Events: the outboxes, the bus, the consumers.
     gauge("comptoir_outbox_backlog", "Events in a module's outbox not yet published, by module."),
     gauge_seconds(

@@ -10,7 +10,9 @@ use comptoir_contracts::inventory::InventoryPort;
 use comptoir_contracts::notification::NotificationPort;
 use comptoir_contracts::ordering::OrderingPort;
 use comptoir_contracts::payment::PaymentPort;
+use comptoir_contracts::search::SearchPort;
 use comptoir_contracts::shipping::ShippingPort;
+use comptoir_contracts::webhooks::WebhooksPort;
 use comptoir_eventbus::{DeadLetterOffice, EventBus};
 use comptoir_kernel::Result;
 use comptoir_storage::Db;
@@ -79,6 +81,8 @@ pub struct ApiState {
     pub shipping: Arc<dyn ShippingPort>,
     pub notification: Arc<dyn NotificationPort>,
     pub admin: Arc<dyn AdminPort>,
+    pub search: Arc<dyn SearchPort>,
+    pub webhooks: Arc<dyn WebhooksPort>,
     /// The admin settings as the API acts on them (maintenance mode), read at most every few seconds.
     pub shop_settings: Arc<ShopSettingsCache>,
     pub bus: Arc<dyn EventBus>,

@@ -2,6 +2,7 @@
 //! percentiles per scenario. Run by `scripts/bench.sh`; see docs/BENCHMARKS.md.
 
 mod pages;
+mod search;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,6 +46,9 @@ struct Args {
     /// Concurrent reservation attempts of one unit each.
     #[arg(long, default_value_t = 1000)]
     attempts: usize,
+    /// Product renames the search-lag scenario times.
+    #[arg(long, default_value_t = 200)]
+    changes: usize,
     #[arg(value_enum, default_values_t = [Scenario::ProductDetail, Scenario::ProductList, Scenario::AddToCart, Scenario::Reservations, Scenario::Checkout, Scenario::CheckoutHot])]
     scenarios: Vec<Scenario>,
 }
@@ -68,6 +72,11 @@ enum Scenario {
     /// The storefront's pages one after another (home, category, search, search in a category,
     /// product, cart, login), each for `duration`, by anonymous visitors with one item in their cart.
     Storefront,
+    /// `GET /api/v1/search` with words from product names (one, two, misspelt, with filters),
+    /// then `GET /api/v1/search/suggestions` with the first letters of a word.
+    Search,
+    /// Renames products and times until each new name is searchable.
+    SearchLag,
     /// The back office's pages one after another (dashboard, orders, products, product search,
     /// a SKU's stock, customers, sales report), each for `duration`, signed in as the demo admin.
     Backoffice,
@@ -173,6 +182,8 @@ async fn main() -> anyhow::Result<()> {
                 .await;
                 out.report("admin-stock", "errors");
             }
+            Scenario::Search => search::search(&args, &client, &catalog).await?,
+            Scenario::SearchLag => search::lag(&args, &client, &catalog, args.changes).await?,
             Scenario::Storefront => pages::storefront(&args, &catalog, sample.as_ref().expect("sampled")).await?,
             Scenario::Backoffice => pages::backoffice(&args, &catalog, sample.as_ref().expect("sampled")).await?,
         }

@@ -26,7 +26,9 @@ use comptoir_contracts::inventory::InventoryPort;
 use comptoir_contracts::notification::NotificationPort;
 use comptoir_contracts::ordering::OrderingPort;
 use comptoir_contracts::payment::PaymentPort;
+use comptoir_contracts::search::SearchPort;
 use comptoir_contracts::shipping::ShippingPort;
+use comptoir_contracts::webhooks::WebhooksPort;
 use comptoir_eventbus::{DeadLetterOffice, DualWriteBus, EventBus, OutboxRelay};
 use comptoir_grpc::operations::RemoteDeadLetters;
 use comptoir_grpc::server::ServiceSet;
@@ -40,9 +42,13 @@ use comptoir_ordering::{OrderingConfig, OrderingModule, OrderingPorts};
 use comptoir_ordering_grpc::OrderingClient;
 use comptoir_payment::{PaymentConfig, PaymentModule};
 use comptoir_payment_grpc::PaymentClient;
+use comptoir_search::{SearchConfig, SearchModule, SearchPorts};
+use comptoir_search_grpc::SearchClient;
 use comptoir_shipping::{ShippingConfig, ShippingModule};
 use comptoir_shipping_grpc::ShippingClient;
 use comptoir_storage::{Db, Migrations, outbox};
+use comptoir_webhooks::{WebhooksConfig, WebhooksModule};
+use comptoir_webhooks_grpc::WebhooksClient;
 use tokio::task::JoinHandle;
 
 use crate::auth_cache::{self, CachedAuthenticator};
@@ -64,6 +70,8 @@ pub struct App {
     pub notification: Arc<dyn NotificationPort>,
     pub ordering: Arc<dyn OrderingPort>,
     pub admin: Arc<dyn AdminPort>,
+    pub search: Arc<dyn SearchPort>,
+    pub webhooks: Arc<dyn WebhooksPort>,
     /// How the API tells who calls: the identity port, or a cache in front of its service.
     pub authenticator: Arc<dyn Authenticator>,
     /// The admin settings as this process acts on them, shared by the API and the web pages so
@@ -77,6 +85,8 @@ pub struct App {
     /// Background work only the process owning the module runs.
     inventory_module: Option<InventoryModule>,
     ordering_module: Option<OrderingModule>,
+    search_module: Option<SearchModule>,
+    webhooks_module: Option<WebhooksModule>,
     api_db: Option<Db>,
     /// The connections to the services this process calls.
     remotes: remote::Remotes,
@@ -113,6 +123,8 @@ impl App {
         let notification_db = local_db(Module::Notification, &comptoir_notification::MIGRATIONS).await?;
         let ordering_db = local_db(Module::Ordering, &comptoir_ordering::MIGRATIONS).await?;
         let admin_db = local_db(Module::Admin, &comptoir_admin::MIGRATIONS).await?;
+        let search_db = local_db(Module::Search, &comptoir_search::MIGRATIONS).await?;
+        let webhooks_db = local_db(Module::Webhooks, &comptoir_webhooks::MIGRATIONS).await?;
         let api_db = match role.own_database() {
             Some(name) => Some(open(&config, name, &comptoir_api::IDEMPOTENCY_MIGRATIONS).await?),
             None => None,
@@ -211,6 +223,27 @@ impl App {
             Some(db) => Arc::new(AdminModule::new(db, catalog.clone(), admin_config(&config))),
             None => Arc::new(AdminClient::new(remotes.get(Module::Admin)?)),
         };
+        let search_module = match search_db {
+            Some(db) => {
+                let ports =
+                    SearchPorts { catalog: catalog.clone(), inventory: inventory.clone(), identity: identity.clone() };
+                let module =
+                    SearchModule::new(db, ports, SearchConfig { channel: config.shop.default_channel.clone() })?;
+                consumers.extend(module.consumers());
+                Some(module)
+            }
+            None => None,
+        };
+        let search: Arc<dyn SearchPort> = match &search_module {
+            Some(module) => Arc::new(module.clone()),
+            None => Arc::new(SearchClient::new(remotes.get(Module::Search)?)),
+        };
+        let webhooks_module = webhooks_db.map(|db| WebhooksModule::new(db, webhooks_config(&config)));
+        consumers.extend(webhooks_module.iter().flat_map(WebhooksModule::consumers));
+        let webhooks: Arc<dyn WebhooksPort> = match &webhooks_module {
+            Some(module) => Arc::new(module.clone()),
+            None => Arc::new(WebhooksClient::new(remotes.get(Module::Webhooks)?)),
+        };
 
         // The API's database where there is one; otherwise the module's own.
         let home_db = api_db.clone().or_else(|| databases.first().cloned()).context("no database to keep events in")?;
@@ -253,12 +286,16 @@ impl App {
             notification,
             ordering,
             admin,
+            search,
+            webhooks,
             authenticator,
             bus,
             dual_write,
             databases,
             inventory_module,
             ordering_module,
+            search_module,
+            webhooks_module,
             api_db,
             remotes,
             background: Vec::new(),
@@ -277,6 +314,14 @@ impl App {
         }
         if let Some(ordering) = &self.ordering_module {
             self.background.push(tokio::spawn(ordering.clone().run_stale_checkout_sweeper(sweep)));
+        }
+        if let Some(search) = &self.search_module {
+            let poll = Duration::from_millis(self.config.search.poll_ms.max(10));
+            self.background.push(tokio::spawn(search.clone().run_indexer(poll)));
+        }
+        if let Some(webhooks) = &self.webhooks_module {
+            let poll = Duration::from_millis(self.config.webhooks.poll_ms.max(10));
+            self.background.push(tokio::spawn(webhooks.clone().run_dispatcher(poll)));
         }
         let databases = self.databases.clone();
         self.background
@@ -320,6 +365,8 @@ impl App {
                 Module::Notification => set.add(comptoir_notification_grpc::service(self.notification.clone())),
                 Module::Ordering => set.add(comptoir_ordering_grpc::service(self.ordering.clone())),
                 Module::Admin => set.add(comptoir_admin_grpc::service(self.admin.clone())),
+                Module::Search => set.add(comptoir_search_grpc::service(self.search.clone())),
+                Module::Webhooks => set.add(comptoir_webhooks_grpc::service(self.webhooks.clone())),
             };
         }
         set
@@ -370,6 +417,8 @@ impl App {
             shipping: self.shipping.clone(),
             notification: self.notification.clone(),
             admin: self.admin.clone(),
+            search: self.search.clone(),
+            webhooks: self.webhooks.clone(),
             shop_settings: self.shop_settings.clone(),
             bus: self.bus.clone(),
             dead_letters: self.dead_letter_office(),
@@ -397,6 +446,8 @@ impl App {
             shipping: self.shipping.clone(),
             notification: self.notification.clone(),
             admin: self.admin.clone(),
+            search: self.search.clone(),
+            webhooks: self.webhooks.clone(),
             shop_settings: self.shop_settings.clone(),
             dead_letters: self.dead_letter_office(),
             probes: self.probes(),
@@ -502,6 +553,19 @@ fn admin_config(config: &Config) -> AdminConfig {
         shop_name: config.shop.name.clone(),
         default_channel: config.shop.default_channel.clone(),
         default_currency: config.shop.default_currency.clone(),
+    }
+}
+
+fn webhooks_config(config: &Config) -> WebhooksConfig {
+    let w = &config.webhooks;
+    WebhooksConfig {
+        allow_http: w.allow_http,
+        allow_private_hosts: w.allow_private_hosts,
+        timeout: Duration::from_secs(w.timeout_secs.max(1)),
+        retry_delays: w.retry_delays_secs.iter().map(|s| Duration::from_secs(*s)).collect(),
+        disable_after_failures: w.disable_after_failures,
+        disable_after_failing_for: Duration::from_secs(w.disable_after_failing_hours * 3600),
+        ..WebhooksConfig::default()
     }
 }
 

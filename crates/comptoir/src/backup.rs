@@ -90,6 +90,8 @@ fn migrations_of(name: &str) -> Option<&'static Migrations> {
         Some(Module::Notification) => &comptoir_notification::MIGRATIONS,
         Some(Module::Ordering) => &comptoir_ordering::MIGRATIONS,
         Some(Module::Admin) => &comptoir_admin::MIGRATIONS,
+        Some(Module::Search) => &comptoir_search::MIGRATIONS,
+        Some(Module::Webhooks) => &comptoir_webhooks::MIGRATIONS,
         None if database_names().contains(&name) => &comptoir_api::IDEMPOTENCY_MIGRATIONS,
         None => return None,
     })

@@ -54,6 +54,9 @@ pub enum Command {
     /// Events waiting in each module's outbox, and published ones kept (every service's, in a
     /// distributed configuration).
     Outbox,
+    /// The storefront's search index.
+    #[command(subcommand)]
+    Search(SearchCommand),
     /// Copy every embedded (SQLite) database and the generated secrets into a new directory, while
     /// the shop may be running.
     Backup {
@@ -135,6 +138,14 @@ pub enum AdminCommand {
 }
 
 #[derive(Subcommand)]
+pub enum SearchCommand {
+    /// Rebuild the search index from scratch from catalog, inventory and identity. A running
+    /// shop serves the rebuilt index within `search.poll_ms`; with `services.search.url` set,
+    /// the search service rebuilds its own.
+    Rebuild,
+}
+
+#[derive(Subcommand)]
 pub enum DeadLetterCommand {
     /// List dead letters, newest first.
     List {
@@ -186,6 +197,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         | Command::Demo { .. }
         | Command::Admin(_)
         | Command::DeadLetters(_)
+        | Command::Search(_)
         | Command::Outbox => crate::backup::DataDirLock::shared(&config)?,
         Command::Serve { .. }
         | Command::Backup { .. }
@@ -230,6 +242,17 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let outboxes = app.dead_letter_office().outboxes().await;
             app.shutdown().await;
             println!("{}", crate::operations::outbox_table(&outboxes?, comptoir_kernel::time::now()));
+            Ok(())
+        }
+        Command::Search(SearchCommand::Rebuild) => {
+            let app = App::build(config).await?;
+            let report = app.search.rebuild(&RequestContext::system()).await;
+            app.shutdown().await;
+            let r = report.context("could not rebuild the search index")?;
+            println!(
+                "Rebuilt the search index in {} ms: {} products read, {} searchable, {} removed; {} categories, {} sellers.",
+                r.took_ms, r.products, r.indexed, r.removed, r.categories, r.sellers
+            );
             Ok(())
         }
         Command::Backup { to } => {

@@ -24,6 +24,8 @@ pub struct Config {
     pub payment: WebhookConfig,
     pub shipping: WebhookConfig,
     pub notification: NotificationConfig,
+    pub search: SearchSettings,
+    pub webhooks: WebhooksSettings,
     pub log: LogConfig,
     /// OpenTelemetry traces.
     pub telemetry: TelemetryConfig,
@@ -262,6 +264,55 @@ pub struct OrderingConfig {
     pub reservation_ttl_secs: u64,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchSettings {
+    /// How often the index looks for changes stored by another process (a rebuild run from the
+    /// command line); changes made by events are searchable as soon as they are handled.
+    pub poll_ms: u64,
+}
+
+impl Default for SearchSettings {
+    fn default() -> Self {
+        SearchSettings { poll_ms: 1000 }
+    }
+}
+
+/// Outbound webhooks to third-party applications (docs/WEBHOOKS.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksSettings {
+    /// Accept `http://` endpoints; otherwise only `https://`. For development only.
+    pub allow_http: bool,
+    /// Accept endpoints on loopback and private networks. Off in production: a subscription
+    /// could otherwise reach internal services.
+    pub allow_private_hosts: bool,
+    /// The deadline of one delivery attempt.
+    pub timeout_secs: u64,
+    /// The wait before each automatic retry, in seconds.
+    pub retry_delays_secs: Vec<u64>,
+    /// Consecutive failed attempts that disable a subscription (0: never).
+    pub disable_after_failures: u32,
+    /// Hours of failing attempts that disable a subscription (0: never).
+    pub disable_after_failing_hours: u64,
+    /// How often the dispatcher looks for due retries when nothing wakes it.
+    pub poll_ms: u64,
+}
+
+impl Default for WebhooksSettings {
+    fn default() -> Self {
+        WebhooksSettings {
+            allow_http: false,
+            allow_private_hosts: false,
+            timeout_secs: 10,
+            retry_delays_secs: vec![30, 120, 600, 3600, 6 * 3600],
+            disable_after_failures: 20,
+            disable_after_failing_hours: 72,
+            poll_ms: 1000,
+        }
+    }
+}
+
 /// Who sells: printed on invoices and labels, signing messages.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -361,6 +412,8 @@ impl Default for Config {
             payment: WebhookConfig::default(),
             shipping: WebhookConfig::default(),
             notification: NotificationConfig::default(),
+            search: SearchSettings::default(),
+            webhooks: WebhooksSettings::default(),
             log: LogConfig::default(),
             telemetry: TelemetryConfig::default(),
             databases: BTreeMap::new(),

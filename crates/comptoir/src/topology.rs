@@ -24,11 +24,13 @@ pub enum Module {
     Notification,
     Ordering,
     Admin,
+    Search,
+    Webhooks,
 }
 
 impl Module {
     /// In the order they are built: each after the modules it calls.
-    pub const ALL: [Module; 10] = [
+    pub const ALL: [Module; 12] = [
         Module::Identity,
         Module::Catalog,
         Module::Inventory,
@@ -39,6 +41,8 @@ impl Module {
         Module::Notification,
         Module::Ordering,
         Module::Admin,
+        Module::Search,
+        Module::Webhooks,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +57,8 @@ impl Module {
             Module::Notification => "notification",
             Module::Ordering => "ordering",
             Module::Admin => "admin",
+            Module::Search => "search",
+            Module::Webhooks => "webhooks",
         }
     }
 
@@ -73,6 +79,8 @@ impl Module {
             Module::Shipping => 9008,
             Module::Admin => 9009,
             Module::Notification => 9011,
+            Module::Search => 9012,
+            Module::Webhooks => 9013,
         }
     }
 
@@ -81,6 +89,7 @@ impl Module {
         match self {
             Module::Catalog => &[Module::Identity],
             Module::Admin => &[Module::Catalog],
+            Module::Search => &[Module::Identity, Module::Catalog, Module::Inventory],
             Module::Cart => &[Module::Catalog, Module::Inventory],
             Module::Ordering => {
                 &[Module::Cart, Module::Catalog, Module::Inventory, Module::Payment, Module::Billing, Module::Shipping]

@@ -32,7 +32,9 @@ use comptoir_contracts::inventory::InventoryPort;
 use comptoir_contracts::notification::NotificationPort;
 use comptoir_contracts::ordering::OrderingPort;
 use comptoir_contracts::payment::PaymentPort;
+use comptoir_contracts::search::SearchPort;
 use comptoir_contracts::shipping::ShippingPort;
+use comptoir_contracts::webhooks::WebhooksPort;
 use comptoir_eventbus::DeadLetterOffice;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -50,6 +52,8 @@ pub struct WebState {
     pub shipping: Arc<dyn ShippingPort>,
     pub notification: Arc<dyn NotificationPort>,
     pub admin: Arc<dyn AdminPort>,
+    pub search: Arc<dyn SearchPort>,
+    pub webhooks: Arc<dyn WebhooksPort>,
     pub shop_settings: Arc<ShopSettingsCache>,
     pub dead_letters: DeadLetterOffice,
     pub probes: Vec<Arc<dyn Probe>>,

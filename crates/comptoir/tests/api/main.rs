@@ -13,5 +13,7 @@ mod faults;
 mod inventory;
 mod metrics;
 mod operations;
+mod outbound_webhooks;
 mod platform;
 mod robustness;
+mod search;

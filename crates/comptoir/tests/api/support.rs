@@ -9,7 +9,7 @@ use comptoir_eventbus::EventBus;
 use comptoir_storage::{Backend, Db, testing};
 
 /// Every database the application opens.
-pub const MODULES: [&str; 13] = [
+pub const MODULES: [&str; 15] = [
     "identity",
     "catalog",
     "inventory",
@@ -20,6 +20,8 @@ pub const MODULES: [&str; 13] = [
     "notification",
     "ordering",
     "admin",
+    "search",
+    "webhooks",
     "api",
     "storefront",
     "backoffice",
@@ -169,6 +171,14 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     };
     // A burst of 200 logins hashes 200 passwords: give remote calls the HTTP request's time.
     config.remote.timeout_ms = 30_000;
+    // Two tests at once, each with fifteen databases (one pool per module and process), must stay
+    // under PostgreSQL's 100 connections.
+    config.storage.postgres_pool_size = 3;
+    // Receivers in tests listen on http://127.0.0.1 and answer at once.
+    config.webhooks.allow_http = true;
+    config.webhooks.allow_private_hosts = true;
+    config.webhooks.retry_delays_secs = vec![0, 0];
+    config.webhooks.poll_ms = 50;
     customize(&mut config);
     let extracted: Vec<Module> = match topology() {
         Topology::Monolith => vec![],

@@ -223,3 +223,96 @@ async fn every_page_is_protected_and_bad_input_comes_back_to_the_form() {
     assert_eq!(closed.headers["retry-after"], "120");
     assert_eq!(staff.get("/orders").await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_page_filters_by_facets_and_suggests_as_one_types() {
+    let shop = support::spawn_app().await;
+    let admin = shop.admin_token().await;
+    shop.stocked_product(&admin, "SRCH", 3).await;
+    shop.stocked_product(&admin, "OTHER", 1).await;
+    for sku in ["OTHER-S", "OTHER-M"] {
+        let sold = serde_json::json!({"sku": sku, "location": "main-wh", "delta": -1, "reason": "sold at the fair"});
+        shop.post("/api/v1/admin/stock/adjust", Some(&admin), sold).await.expect(200);
+    }
+    shop.settle().await;
+    let web = shop.start_web().await;
+    let mut visitor = Visitor::new(&web.storefront);
+
+    let page = visitor.get("/search?q=prodcut").await; // a typo still finds them
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("2 products for “prodcut”"), "{}", page.body);
+    assert!(page.body.contains("Product SRCH") && page.body.contains("Product OTHER"));
+    for facet in ["<h2>Availability</h2>", "<h2>Price</h2>", "<h2>Size</h2>", "<h2>Seller</h2>"] {
+        assert!(page.body.contains(facet), "{facet} facet shown: {}", page.body);
+    }
+    // The availability facet is a link that adds the filter; followed, it narrows the hits.
+    let in_stock = "/search?q=prodcut&#38;in_stock=true";
+    assert!(page.body.contains(in_stock), "{}", page.body);
+    let filtered = visitor.get(&in_stock.replace("&#38;", "&")).await;
+    assert!(filtered.body.contains("1 product for") && filtered.body.contains("Product SRCH"), "{}", filtered.body);
+    assert!(!filtered.body.contains("Product OTHER"));
+    assert!(filtered.body.contains("Clear filters"));
+    // Bad input is named, not a 500.
+    let bad = visitor.get("/search?price_min=cheap").await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("price_min"), "{}", bad.body);
+
+    let suggestions = visitor.get("/search/suggest?q=prod").await;
+    assert!(
+        suggestions.body.contains("Product SRCH") && suggestions.body.contains("/p/product-srch"),
+        "{}",
+        suggestions.body
+    );
+    let product = visitor.get("/p/product-srch").await;
+    assert!(product.body.contains("You may also like") && product.body.contains("Product OTHER"), "{}", product.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_subscribe_an_app_to_webhooks_and_read_its_deliveries() {
+    let shop = support::spawn_app().await;
+    let admin = shop.admin_token().await;
+    let web = shop.start_web().await;
+    let mut staff = Visitor::new(&web.backoffice);
+    staff.get("/login").await;
+    staff.post("/login", &[("email", "root@shop.test"), ("password", "staff-password-123")]).await;
+
+    let page = staff.get("/webhooks").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("No app is subscribed yet."));
+    let bad = staff.post("/webhooks", &[("url", "not a url"), ("patterns", "order.#")]).await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("url-error"), "the field is marked: {}", bad.body);
+
+    // An endpoint that answers 200 to anything: the delivery log shows what it got.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/hooks", axum::routing::post(|| async { "ok" }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let created =
+        staff.post("/webhooks", &[("url", &endpoint), ("patterns", "product.item.*"), ("description", "PIM")]).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert!(created.body.contains("whsec_") && created.headers["cache-control"] == "no-store", "the secret, once");
+    let id = created.body.split("href=\"/webhooks/").nth(1).unwrap().split('"').next().unwrap().to_string();
+
+    shop.stocked_product(&admin, "BOHOOK", 1).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let log = loop {
+        let log = staff.get(&format!("/webhooks/{id}?status=delivered")).await;
+        if log.body.contains("product.item.published") || std::time::Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(log.body.contains("product.item.created") && log.body.contains("product.item.published"), "{}", log.body);
+    let delivery = log.body.split("href=\"/webhook-deliveries/").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let detail = staff.get(&format!("/webhook-deliveries/{delivery}")).await;
+    assert!(detail.body.contains("Delivered") && detail.body.contains("200"), "{}", detail.body);
+    let again = staff.post(&format!("/webhook-deliveries/{delivery}/redeliver"), &[]).await;
+    assert_eq!(again.status, 303);
+    let detail = staff.get(&format!("/webhook-deliveries/{delivery}")).await;
+    assert!(detail.body.contains("(by staff)"), "{}", detail.body);
+
+    let disabled = staff.post(&format!("/webhooks/{id}/disable"), &[]).await;
+    assert_eq!(disabled.status, 303);
+    assert!(staff.get(&format!("/webhooks/{id}")).await.body.contains("Disabled"));
+}

@@ -14,6 +14,7 @@ mod products;
 mod reports;
 mod settings;
 mod stock;
+mod webhooks;
 
 use axum::Router;
 use axum::response::Response;
@@ -39,6 +40,7 @@ pub fn routes() -> Router<WebState> {
         .merge(fulfilment::routes())
         .merge(operations::routes())
         .merge(api_keys::routes())
+        .merge(webhooks::routes())
         .merge(settings::routes())
 }
 
@@ -50,7 +52,7 @@ pub struct NavItem {
 }
 
 /// The back office's sections and who sees them (the dashboard is for every staff member).
-const NAVIGATION: [(&str, &str, Option<Permission>); 13] = [
+const NAVIGATION: [(&str, &str, Option<Permission>); 14] = [
     ("/", "Dashboard", None),
     ("/orders", "Orders", Some(Permission::OrdersRead)),
     ("/products", "Products", Some(Permission::CatalogRead)),
@@ -63,6 +65,7 @@ const NAVIGATION: [(&str, &str, Option<Permission>); 13] = [
     ("/mailbox", "Mailbox", Some(Permission::MessagesRead)),
     ("/dead-letters", "Dead letters", Some(Permission::EventsManage)),
     ("/api-keys", "API keys", Some(Permission::ApiKeysManage)),
+    ("/webhooks", "Webhooks", Some(Permission::EventsManage)),
     ("/settings", "Settings", Some(Permission::SettingsManage)),
 ];
 

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use comptoir_contracts::catalog::{Category, CategoryNode, Product, ProductFilter, Visibility};
+use comptoir_contracts::search::{MAX_QUERY_CHARS, SearchHit, SearchQuery, SuggestionKind};
 use comptoir_kernel::{Error, Money, Page, PageRequest, RequestContext};
 
 use super::{Chrome, Pager, chrome, shop};
 use crate::form::FormData;
-use crate::present::{capitalised, category_options};
+use crate::present::capitalised;
 use crate::session::Session;
 use crate::view::{PageError, render};
 use crate::{PageResult, WebState};
@@ -168,28 +169,150 @@ pub async fn collection(
 struct SearchPage {
     chrome: Chrome,
     q: String,
-    category: String,
-    /// Every category, indented by depth, to filter by.
-    categories: Vec<(String, String)>,
+    sort: String,
+    /// The active filters, to keep when the words or the sort change.
+    kept: Vec<(String, String)>,
+    groups: Vec<FacetGroup>,
+    /// Removes every filter, keeping the words.
+    clear: Option<String>,
     products: Vec<ProductCard>,
     total: u64,
     pager: Pager,
 }
 
+/// One facet of the search page: its values as links that add or remove that filter.
+pub struct FacetGroup {
+    pub title: String,
+    pub values: Vec<FacetLink>,
+}
+
+pub struct FacetLink {
+    pub label: String,
+    pub count: u64,
+    pub url: String,
+    pub selected: bool,
+}
+
+/// The search page's query string with one filter toggled (and back to page 1).
+fn toggled(pairs: &[(String, String)], name: &str, value: &str, single: bool) -> (String, bool) {
+    let selected = pairs.iter().any(|(n, v)| n == name && v == value);
+    let mut next: Vec<&(String, String)> =
+        pairs.iter().filter(|(n, v)| n != "page" && !(n == name && (single || v == value))).collect();
+    let added = (name.to_string(), value.to_string());
+    if !selected {
+        next.push(&added);
+    }
+    let mut url = form_urlencoded::Serializer::new(String::new());
+    for (n, v) in next.into_iter().filter(|(_, v)| !v.is_empty()) {
+        url.append_pair(n, v);
+    }
+    (format!("/search?{}", url.finish()), selected)
+}
+
+fn facet_group(
+    pairs: &[(String, String)],
+    title: &str,
+    param: &str,
+    single: bool,
+    values: impl IntoIterator<Item = (String, String, u64)>,
+) -> FacetGroup {
+    let values = values
+        .into_iter()
+        .map(|(value, label, count)| {
+            let (url, selected) = toggled(pairs, param, &value, single);
+            FacetLink { label, count, url, selected }
+        })
+        .collect();
+    FacetGroup { title: title.to_string(), values }
+}
+
+fn money_label(minor: i64, currency: &str) -> String {
+    match currency.parse::<comptoir_kernel::Currency>() {
+        Ok(currency) => Money::new(minor, currency).to_string(),
+        Err(_) => minor.to_string(),
+    }
+}
+
 pub async fn search(State(state): State<WebState>, session: Session, RawQuery(raw): RawQuery) -> PageResult {
     let params = FormData::from_query(raw);
-    let (q, category, page) = (params.text("q"), params.text("category"), params.page_number());
-    let filter = ProductFilter {
-        q: Some(q.clone()).filter(|q| !q.is_empty()),
-        category: Some(category.clone()).filter(|c| !c.is_empty()),
-        ..Default::default()
-    };
-    let (mut chrome, products, cards) = listing(&state, &session, filter, page).await?;
-    chrome.query = q.clone();
-    let categories = category_options(&state.catalog.category_tree(&session.ctx).await?, |c| c.slug.clone());
-    let pager =
-        Pager::new("/search", &[("q", q.clone()), ("category", category.clone())], page, PER_PAGE, products.total);
-    Ok(render(&SearchPage { chrome, q, category, categories, total: products.total, products: cards, pager }))
+    let pairs: Vec<(String, String)> = params.pairs().iter().filter(|(_, v)| !v.trim().is_empty()).cloned().collect();
+    let query = SearchQuery { per_page: PER_PAGE, ..SearchQuery::from_pairs(&pairs)? };
+    let (chrome, results) = tokio::join!(chrome(&state, &session), state.search.search(&session.ctx, query.clone()));
+    let (mut chrome, results) = (chrome?, results?);
+    chrome.query = query.q.clone();
+    let currency = results.hits.iter().find_map(|h| h.price.map(|p| p.currency.to_string())).unwrap_or_default();
+    let f = &results.facets;
+    let mut groups = vec![facet_group(
+        &pairs,
+        "Category",
+        "category",
+        true,
+        f.categories.iter().map(|v| (v.value.clone(), v.label.clone(), v.count)),
+    )];
+    groups.push(facet_group(
+        &pairs,
+        "Availability",
+        "in_stock",
+        true,
+        f.availability.iter().filter(|v| v.value == "in_stock").map(|v| ("true".into(), v.label.clone(), v.count)),
+    ));
+    let ranges = f.price_ranges.iter().map(|r| {
+        let label = match (r.min, r.max) {
+            (0, Some(max)) => format!("Under {}", money_label(max, &currency)),
+            (min, Some(max)) => format!("{} – {}", money_label(min, &currency), money_label(max, &currency)),
+            (min, None) => format!("{} and more", money_label(min, &currency)),
+        };
+        // Minor units, inclusive both ends: the range's upper bound is the next one's start.
+        let value = format!("{}-{}", r.min, r.max.map(|m| (m - 1).to_string()).unwrap_or_default());
+        (value, label, r.count)
+    });
+    groups.push(facet_group(&pairs, "Price", "price", true, ranges));
+    for (name, values) in &f.attributes {
+        let param = format!("attr.{name}");
+        let values = values.iter().map(|v| (v.value.clone(), v.label.clone(), v.count));
+        groups.push(facet_group(&pairs, &capitalised(name), &param, false, values));
+    }
+    groups.push(facet_group(
+        &pairs,
+        "Seller",
+        "seller_id",
+        true,
+        f.sellers.iter().map(|v| (v.value.clone(), v.label.clone(), v.count)),
+    ));
+    groups.retain(|g| !g.values.is_empty());
+    let filtering = |name: &str| !matches!(name, "q" | "sort" | "page" | "per_page");
+    let kept: Vec<(String, String)> = pairs.iter().filter(|(n, _)| filtering(n)).cloned().collect();
+    let clear = (!kept.is_empty()).then(|| {
+        let mut url = form_urlencoded::Serializer::new(String::new());
+        url.append_pair("q", &query.q);
+        format!("/search?{}", url.finish())
+    });
+    let pager_query: Vec<(&str, String)> =
+        pairs.iter().filter(|(n, _)| n != "page").map(|(n, v)| (n.as_str(), v.clone())).collect();
+    let pager = Pager::new("/search", &pager_query, query.page, PER_PAGE, results.total);
+    Ok(render(&SearchPage {
+        chrome,
+        q: query.q.clone(),
+        sort: query.sort.as_str().to_string(),
+        kept,
+        groups,
+        clear,
+        total: results.total,
+        products: results.hits.into_iter().map(ProductCard::from).collect(),
+        pager,
+    }))
+}
+
+impl From<SearchHit> for ProductCard {
+    fn from(hit: SearchHit) -> Self {
+        ProductCard {
+            name: hit.name,
+            url: format!("/p/{}", hit.slug),
+            price: hit.price,
+            in_stock: hit.in_stock,
+            several_prices: false,
+        }
+    }
 }
 
 /// A variant as the product page offers it.
@@ -213,6 +336,8 @@ struct ProductPage {
     /// The variant chosen first: the first one in stock.
     selected: String,
     categories: Vec<(String, String)>,
+    /// Products like this one, from search.
+    similar: Vec<ProductCard>,
 }
 
 impl ProductPage {
@@ -231,7 +356,14 @@ pub async fn product(State(state): State<WebState>, session: Session, Path(slug)
     );
     let product = product?;
     let skus: Vec<String> = product.variants.iter().map(|v| v.sku.clone()).collect();
-    let available: HashMap<String, i64> = state.inventory.available(ctx, &skus).await?.into_iter().collect();
+    let (available, similar) =
+        tokio::join!(state.inventory.available(ctx, &skus), state.search.similar(ctx, product.id, 4));
+    let available: HashMap<String, i64> = available?.into_iter().collect();
+    // A page without suggestions is better than no page.
+    let similar = similar.unwrap_or_else(|error| {
+        tracing::warn!(%error, "similar products unavailable");
+        Vec::new()
+    });
     let variants: Vec<VariantChoice> = product
         .variants
         .iter()
@@ -268,6 +400,7 @@ pub async fn product(State(state): State<WebState>, session: Session, Path(slug)
         variants,
         selected,
         categories,
+        similar: similar.into_iter().map(ProductCard::from).collect(),
     }))
 }
 
@@ -281,18 +414,20 @@ struct Suggestions {
     items: Vec<(String, String)>,
 }
 
-/// Products whose name matches what is being typed in the search box: an HTML fragment htmx puts
-/// under the box (without JavaScript the box simply searches).
+/// Products and categories whose names begin like what is being typed in the search box: an HTML
+/// fragment htmx puts under the box (without JavaScript the box simply searches).
 pub async fn suggest(State(state): State<WebState>, session: Session, RawQuery(raw): RawQuery) -> PageResult {
     let q = FormData::from_query(raw).text("q");
-    if q.chars().count() < 2 {
+    if q.chars().count() < 2 || q.chars().count() > MAX_QUERY_CHARS {
         return Ok(render(&Suggestions { items: Vec::new() }));
     }
-    let shop = shop(&state).await?;
-    let filter = ProductFilter { q: Some(q), channel: Some(shop.channel().to_string()), ..Default::default() };
-    let found = state
-        .catalog
-        .list_products(&session.ctx, filter, Visibility::PublishedOnly, PageRequest { page: 1, per_page: 6 })
-        .await?;
-    Ok(render(&Suggestions { items: found.items.into_iter().map(|p| (p.name, format!("/p/{}", p.slug))).collect() }))
+    let found = state.search.suggest(&session.ctx, &q, 8).await?;
+    let items = found
+        .into_iter()
+        .map(|s| match s.kind {
+            SuggestionKind::Product => (s.label, format!("/p/{}", s.slug)),
+            SuggestionKind::Category => (format!("{} (category)", s.label), format!("/c/{}", s.slug)),
+        })
+        .collect();
+    Ok(render(&Suggestions { items }))
 }

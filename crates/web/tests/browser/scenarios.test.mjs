@@ -205,7 +205,13 @@ test('staff create a product, stock it, see a customer order it, ship it and ref
   const shopper = await visitor();
   const sf = shopper.page;
   await signInCustomer(sf, env('BUYER_EMAIL'), env('CUSTOMER_PASSWORD'));
-  await sf.goto(`${STOREFRONT}/search?q=${encodeURIComponent(name)}`);
+  // The search index follows catalog's events: the new product is findable an instant after it
+  // is published, so look again until it is.
+  for (let tries = 0; tries < 50; tries++) {
+    await sf.goto(`${STOREFRONT}/search?q=${encodeURIComponent(name)}`);
+    if (await sf.getByRole('link', { name }).count()) break;
+    await sf.waitForTimeout(100);
+  }
   await sf.getByRole('link', { name }).click();
   await sf.getByRole('button', { name: 'Add to cart' }).click();
   await sf.goto(`${STOREFRONT}/checkout`);
