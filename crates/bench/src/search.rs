@@ -88,8 +88,12 @@ pub async fn lag(args: &Args, client: &Client, catalog: &Catalog, changes: usize
     let mut lags = Vec::new();
     for i in 0..changes {
         let slug = &catalog.slugs[(i * 37) % catalog.slugs.len()];
-        let marker =
-            format!("zq{}", (0..8).map(|k| (b'a' + ((i * 7 + k * 13) % 26) as u8) as char).collect::<String>());
+        // A made-up word far (more than two typos) from every other: random letters.
+        let letters: String = uuid::Uuid::new_v4().simple().to_string()[..12]
+            .chars()
+            .map(|c| if c.is_ascii_digit() { (b'q' + c as u8 - b'0') as char } else { c })
+            .collect();
+        let marker = format!("zq{letters}");
         let product: Value = client
             .get(format!("{}/api/v1/products/{slug}", args.base))
             .send()
@@ -111,7 +115,7 @@ pub async fn lag(args: &Args, client: &Client, catalog: &Catalog, changes: usize
         loop {
             let found: Value =
                 client.get(format!("{}/api/v1/search?q={marker}", args.base)).send().await?.json().await?;
-            if found["total"].as_u64() == Some(1) {
+            if found["hits"][0]["name"].as_str().is_some_and(|name| name.ends_with(&marker)) {
                 lags.push(renamed.elapsed());
                 break;
             }

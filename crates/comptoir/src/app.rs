@@ -467,10 +467,19 @@ impl App {
                 return false;
             }
         }
-        self.bus.in_flight() == 0
+        self.bus.in_flight() == 0 && self.search_pending().await.is_ok_and(|pending| pending == 0)
     }
 
-    /// Waits until every outbox is empty and every delivered event handled (or dead-lettered).
+    /// Changes the search index of this process has yet to apply (none without a running indexer).
+    async fn search_pending(&self) -> anyhow::Result<u64> {
+        match &self.search_module {
+            Some(search) if !self.background.is_empty() => Ok(search.pending().await?),
+            _ => Ok(0),
+        }
+    }
+
+    /// Waits until every outbox is empty, every delivered event handled (or dead-lettered) and
+    /// the search index has applied what the handlers stored.
     pub async fn settle(&self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -478,7 +487,7 @@ impl App {
             for db in &self.databases {
                 backlog += outbox::backlog(db).await?.0;
             }
-            if backlog == 0 && self.bus.in_flight() == 0 {
+            if backlog == 0 && self.bus.in_flight() == 0 && self.search_pending().await? == 0 {
                 return Ok(());
             }
             anyhow::ensure!(tokio::time::Instant::now() < deadline, "events still pending after {timeout:?}");

@@ -127,6 +127,25 @@ impl Remote {
         F: Fn(Channel, tonic::Request<M>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<R>, Status>>,
     {
+        self.call_within(ctx, kind, method, message, self.settings.timeout, send).await
+    }
+
+    /// [`Remote::call`] with a deadline of its own, for the few calls known to take long (an
+    /// operator's rebuild of a read model), rather than the one every call shares.
+    pub async fn call_within<M, R, F, Fut>(
+        &self,
+        ctx: &RequestContext,
+        kind: Call,
+        method: &'static str,
+        message: M,
+        timeout: Duration,
+        send: F,
+    ) -> Result<R>
+    where
+        M: Clone,
+        F: Fn(Channel, tonic::Request<M>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<R>, Status>>,
+    {
         let Some(channel) = &self.channel else {
             return Err(Error::unavailable(format!(
                 "no address for the {0} service in this process (set services.{0}.url)",
@@ -145,7 +164,7 @@ impl Remote {
         let trace = trace_metadata(&span);
         let outcome = async {
             let started = Instant::now();
-            let deadline = started + self.settings.timeout;
+            let deadline = started + timeout;
             let mut attempt = 0;
             let outcome = loop {
                 if let Err(wait) = self.breaker.permit() {

@@ -14,6 +14,10 @@ use comptoir_kernel::{Error, RequestContext, Result};
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+/// A rebuild reads the whole catalog through other services: minutes for a large one, not the
+/// seconds an ordinary call gets.
+const REBUILD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+
 use crate::convert;
 use crate::pb;
 use crate::pb::search_service_client::SearchServiceClient;
@@ -79,9 +83,14 @@ impl SearchPort for SearchClient {
     async fn rebuild(&self, ctx: &RequestContext) -> Result<RebuildReport> {
         let reply = self
             .remote
-            .call(ctx, Call::Idempotent, "Rebuild", pb::RebuildRequest {}, |channel, request| async move {
-                grpc(channel).rebuild(request).await
-            })
+            .call_within(
+                ctx,
+                Call::Idempotent,
+                "Rebuild",
+                pb::RebuildRequest {},
+                REBUILD_DEADLINE,
+                |channel, request| async move { grpc(channel).rebuild(request).await },
+            )
             .await?;
         Ok(convert::rebuild_report(reply))
     }

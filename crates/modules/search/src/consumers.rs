@@ -1,7 +1,7 @@
 //! The events that change what the storefront can find. Each handler takes the next change
 //! number (which serialises the search module's writers), reads the current state from the
-//! module that owns it, stores it, commits, and then applies it to the index, so that once an
-//! event is handled its change is searchable.
+//! module that owns it, stores it, commits, and wakes the indexer, which applies every change
+//! stored since its last pass in one commit of the index.
 
 use async_trait::async_trait;
 use comptoir_contracts::catalog::events::{self as catalog, ProductChanged};
@@ -52,10 +52,8 @@ impl EventHandler for Handlers {
             _ => false,
         };
         if handled {
-            // Stored and committed: a failure to apply is caught up by the indexer's next pass.
-            if let Err(e) = self.module.sync().await {
-                tracing::warn!(error = %e, event = %event.id, "search: change stored, index not yet updated");
-            }
+            // Stored and committed: the indexer applies it, with whatever else came meanwhile.
+            self.module.wake.notify_one();
         }
         Ok(())
     }

@@ -32,7 +32,7 @@ use comptoir_contracts::inventory::events as inventory;
 use comptoir_eventbus::Consumer;
 use comptoir_kernel::Result;
 use comptoir_storage::{Db, Migrations, db_error};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 
 pub use consumers::{PRODUCTS, REFERENCES, STOCK};
 pub use document::ProductDocument;
@@ -68,6 +68,8 @@ pub struct SearchModule {
     index: Arc<SearchIndex>,
     /// The last change applied to the index; held while applying, so one sync runs at a time.
     applied: Arc<Mutex<i64>>,
+    /// Wakes the indexer when a handler has stored a change.
+    wake: Arc<Notify>,
 }
 
 impl SearchModule {
@@ -78,6 +80,7 @@ impl SearchModule {
             config: Arc::new(config),
             index: Arc::new(SearchIndex::new()?),
             applied: Arc::new(Mutex::new(0)),
+            wake: Arc::new(Notify::new()),
         })
     }
 
@@ -126,8 +129,10 @@ impl SearchModule {
         Ok(*applied)
     }
 
-    /// Keeps the index up to date with changes stored by other processes (a rebuild run from the
-    /// command line) or whose handler could not apply them; the first pass loads everything.
+    /// Keeps the index up to date: woken by the handlers after each stored change (changes stored
+    /// while it applies a batch make the next batch, so a burst costs few index commits), and
+    /// every `poll` for changes stored by other processes (a rebuild run from the command line).
+    /// The first pass loads everything.
     pub async fn run_indexer(self, poll: Duration) {
         if let Err(e) = self.rebuild_if_never_built().await {
             tracing::warn!(error = %e, "search: could not build the index of the existing catalog; run `comptoir search rebuild`");
@@ -139,8 +144,15 @@ impl SearchModule {
                 Err(e) => tracing::warn!(error = %e, "search: could not bring the index up to date; retrying"),
             }
             metrics::gauge!("comptoir_search_documents").set(self.index.documents() as f64);
-            tokio::time::sleep(poll).await;
+            let _ = tokio::time::timeout(poll, self.wake.notified()).await;
         }
+    }
+
+    /// Changes stored but not yet searchable (0 once the indexer has caught up).
+    pub async fn pending(&self) -> Result<u64> {
+        let applied = *self.applied.lock().await;
+        let mut reader = self.db.reader().acquire().await.map_err(db_error)?;
+        store::pending(&mut reader, applied).await
     }
 }
 
