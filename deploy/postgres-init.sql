@@ -13,6 +13,7 @@ CREATE DATABASE comptoir_notification;
 CREATE DATABASE comptoir_admin;
 CREATE DATABASE comptoir_search;
 CREATE DATABASE comptoir_webhooks;
+CREATE DATABASE comptoir_recommendations;
 CREATE DATABASE comptoir_api;
 CREATE DATABASE comptoir_storefront;
 CREATE DATABASE comptoir_backoffice;

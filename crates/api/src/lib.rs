@@ -37,6 +37,7 @@ pub use state::{ApiSettings, ApiState, Authenticator, DbProbe, IdentityAuthentic
         (name = "account", description = "The logged-in customer's profile and addresses"),
         (name = "catalog", description = "Public catalog: published products, categories, collections"),
         (name = "search", description = "Product search with typo tolerance, facets and suggestions; similar products"),
+        (name = "recommendations", description = "Products frequently bought together, for a product or a cart"),
         (name = "cart", description = "Anonymous and customer carts"),
         (name = "checkout", description = "Shipping quotes and the checkout saga"),
         (name = "admin: customers", description = "Staff: customers, staff accounts, sellers, API keys"),
@@ -44,7 +45,7 @@ pub use state::{ApiSettings, ApiState, Authenticator, DbProbe, IdentityAuthentic
         (name = "admin: inventory", description = "Staff: locations, stock, movements, reservations"),
         (name = "admin: orders", description = "Staff: orders, refunds, returns, payments, invoices, shipments"),
         (name = "admin: fulfilment", description = "Staff: tax rules, invoices, shipping zones and methods, tracking, the mailbox"),
-        (name = "admin: search", description = "Staff: rebuilding the search index, its status"),
+        (name = "admin: search", description = "Staff: rebuilding the search index and the recommendations, the index's status"),
         (name = "admin: webhooks", description = "Staff: third-party apps' webhook subscriptions, delivery log, redelivery"),
         (name = "admin: operations", description = "Staff: dead-lettered events"),
         (name = "admin: settings", description = "Staff: the shop's name, default channel and currency, maintenance mode"),
@@ -75,6 +76,7 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .merge(routes::account::routes())
         .merge(routes::catalog::routes())
         .merge(routes::search::routes())
+        .merge(routes::recommendations::routes())
         .merge(routes::carts::routes())
         .merge(routes::admin_identity::routes())
         .merge(routes::admin_catalog::routes())

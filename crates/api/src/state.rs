@@ -10,6 +10,7 @@ use comptoir_contracts::inventory::InventoryPort;
 use comptoir_contracts::notification::NotificationPort;
 use comptoir_contracts::ordering::OrderingPort;
 use comptoir_contracts::payment::PaymentPort;
+use comptoir_contracts::recommendations::RecommendationsPort;
 use comptoir_contracts::search::SearchPort;
 use comptoir_contracts::shipping::ShippingPort;
 use comptoir_contracts::webhooks::WebhooksPort;
@@ -83,6 +84,7 @@ pub struct ApiState {
     pub admin: Arc<dyn AdminPort>,
     pub search: Arc<dyn SearchPort>,
     pub webhooks: Arc<dyn WebhooksPort>,
+    pub recommendations: Arc<dyn RecommendationsPort>,
     /// The admin settings as the API acts on them (maintenance mode), read at most every few seconds.
     pub shop_settings: Arc<ShopSettingsCache>,
     pub bus: Arc<dyn EventBus>,

@@ -26,6 +26,7 @@ use comptoir_contracts::inventory::InventoryPort;
 use comptoir_contracts::notification::NotificationPort;
 use comptoir_contracts::ordering::OrderingPort;
 use comptoir_contracts::payment::PaymentPort;
+use comptoir_contracts::recommendations::RecommendationsPort;
 use comptoir_contracts::search::SearchPort;
 use comptoir_contracts::shipping::ShippingPort;
 use comptoir_contracts::webhooks::WebhooksPort;
@@ -42,6 +43,8 @@ use comptoir_ordering::{OrderingConfig, OrderingModule, OrderingPorts};
 use comptoir_ordering_grpc::OrderingClient;
 use comptoir_payment::{PaymentConfig, PaymentModule};
 use comptoir_payment_grpc::PaymentClient;
+use comptoir_recommendations::RecommendationsModule;
+use comptoir_recommendations_grpc::RecommendationsClient;
 use comptoir_search::{SearchConfig, SearchModule, SearchPorts};
 use comptoir_search_grpc::SearchClient;
 use comptoir_shipping::{ShippingConfig, ShippingModule};
@@ -72,6 +75,7 @@ pub struct App {
     pub admin: Arc<dyn AdminPort>,
     pub search: Arc<dyn SearchPort>,
     pub webhooks: Arc<dyn WebhooksPort>,
+    pub recommendations: Arc<dyn RecommendationsPort>,
     /// How the API tells who calls: the identity port, or a cache in front of its service.
     pub authenticator: Arc<dyn Authenticator>,
     /// The admin settings as this process acts on them, shared by the API and the web pages so
@@ -125,6 +129,7 @@ impl App {
         let admin_db = local_db(Module::Admin, &comptoir_admin::MIGRATIONS).await?;
         let search_db = local_db(Module::Search, &comptoir_search::MIGRATIONS).await?;
         let webhooks_db = local_db(Module::Webhooks, &comptoir_webhooks::MIGRATIONS).await?;
+        let recommendations_db = local_db(Module::Recommendations, &comptoir_recommendations::MIGRATIONS).await?;
         let api_db = match role.own_database() {
             Some(name) => Some(open(&config, name, &comptoir_api::IDEMPOTENCY_MIGRATIONS).await?),
             None => None,
@@ -244,6 +249,14 @@ impl App {
             Some(module) => Arc::new(module.clone()),
             None => Arc::new(WebhooksClient::new(remotes.get(Module::Webhooks)?)),
         };
+        let recommendations: Arc<dyn RecommendationsPort> = match recommendations_db {
+            Some(db) => {
+                let module = RecommendationsModule::new(db, ordering.clone());
+                consumers.extend(module.consumers());
+                Arc::new(module)
+            }
+            None => Arc::new(RecommendationsClient::new(remotes.get(Module::Recommendations)?)),
+        };
 
         // The API's database where there is one; otherwise the module's own.
         let home_db = api_db.clone().or_else(|| databases.first().cloned()).context("no database to keep events in")?;
@@ -288,6 +301,7 @@ impl App {
             admin,
             search,
             webhooks,
+            recommendations,
             authenticator,
             bus,
             dual_write,
@@ -367,6 +381,9 @@ impl App {
                 Module::Admin => set.add(comptoir_admin_grpc::service(self.admin.clone())),
                 Module::Search => set.add(comptoir_search_grpc::service(self.search.clone())),
                 Module::Webhooks => set.add(comptoir_webhooks_grpc::service(self.webhooks.clone())),
+                Module::Recommendations => {
+                    set.add(comptoir_recommendations_grpc::service(self.recommendations.clone()))
+                }
             };
         }
         set
@@ -419,6 +436,7 @@ impl App {
             admin: self.admin.clone(),
             search: self.search.clone(),
             webhooks: self.webhooks.clone(),
+            recommendations: self.recommendations.clone(),
             shop_settings: self.shop_settings.clone(),
             bus: self.bus.clone(),
             dead_letters: self.dead_letter_office(),
@@ -448,6 +466,7 @@ impl App {
             admin: self.admin.clone(),
             search: self.search.clone(),
             webhooks: self.webhooks.clone(),
+            recommendations: self.recommendations.clone(),
             shop_settings: self.shop_settings.clone(),
             dead_letters: self.dead_letter_office(),
             probes: self.probes(),

@@ -92,6 +92,7 @@ fn migrations_of(name: &str) -> Option<&'static Migrations> {
         Some(Module::Admin) => &comptoir_admin::MIGRATIONS,
         Some(Module::Search) => &comptoir_search::MIGRATIONS,
         Some(Module::Webhooks) => &comptoir_webhooks::MIGRATIONS,
+        Some(Module::Recommendations) => &comptoir_recommendations::MIGRATIONS,
         None if database_names().contains(&name) => &comptoir_api::IDEMPOTENCY_MIGRATIONS,
         None => return None,
     })

@@ -26,11 +26,12 @@ pub enum Module {
     Admin,
     Search,
     Webhooks,
+    Recommendations,
 }
 
 impl Module {
     /// In the order they are built: each after the modules it calls.
-    pub const ALL: [Module; 12] = [
+    pub const ALL: [Module; 13] = [
         Module::Identity,
         Module::Catalog,
         Module::Inventory,
@@ -43,6 +44,7 @@ impl Module {
         Module::Admin,
         Module::Search,
         Module::Webhooks,
+        Module::Recommendations,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +61,7 @@ impl Module {
             Module::Admin => "admin",
             Module::Search => "search",
             Module::Webhooks => "webhooks",
+            Module::Recommendations => "recommendations",
         }
     }
 
@@ -81,6 +84,7 @@ impl Module {
             Module::Notification => 9011,
             Module::Search => 9012,
             Module::Webhooks => 9013,
+            Module::Recommendations => 9014,
         }
     }
 
@@ -90,6 +94,8 @@ impl Module {
             Module::Catalog => &[Module::Identity],
             Module::Admin => &[Module::Catalog],
             Module::Search => &[Module::Identity, Module::Catalog, Module::Inventory],
+            // Only to rebuild its counts from the orders.
+            Module::Recommendations => &[Module::Ordering],
             Module::Cart => &[Module::Catalog, Module::Inventory],
             Module::Ordering => {
                 &[Module::Cart, Module::Catalog, Module::Inventory, Module::Payment, Module::Billing, Module::Shipping]

@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod notification;
 pub mod ordering;
 pub mod payment;
+pub mod recommendations;
 pub mod search;
 pub mod shipping;
 pub mod webhooks;

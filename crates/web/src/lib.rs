@@ -32,6 +32,7 @@ use comptoir_contracts::inventory::InventoryPort;
 use comptoir_contracts::notification::NotificationPort;
 use comptoir_contracts::ordering::OrderingPort;
 use comptoir_contracts::payment::PaymentPort;
+use comptoir_contracts::recommendations::RecommendationsPort;
 use comptoir_contracts::search::SearchPort;
 use comptoir_contracts::shipping::ShippingPort;
 use comptoir_contracts::webhooks::WebhooksPort;
@@ -54,6 +55,7 @@ pub struct WebState {
     pub admin: Arc<dyn AdminPort>,
     pub search: Arc<dyn SearchPort>,
     pub webhooks: Arc<dyn WebhooksPort>,
+    pub recommendations: Arc<dyn RecommendationsPort>,
     pub shop_settings: Arc<ShopSettingsCache>,
     pub dead_letters: DeadLetterOffice,
     pub probes: Vec<Arc<dyn Probe>>,

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod carts;
 pub mod catalog;
 pub mod orders;
+pub mod recommendations;
 pub mod search;
 pub mod shop;
 pub mod webhooks;

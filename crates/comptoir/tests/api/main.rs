@@ -15,5 +15,6 @@ mod metrics;
 mod operations;
 mod outbound_webhooks;
 mod platform;
+mod recommendations;
 mod robustness;
 mod search;

@@ -9,7 +9,7 @@ use comptoir_eventbus::EventBus;
 use comptoir_storage::{Backend, Db, testing};
 
 /// Every database the application opens.
-pub const MODULES: [&str; 15] = [
+pub const MODULES: [&str; 16] = [
     "identity",
     "catalog",
     "inventory",
@@ -22,6 +22,7 @@ pub const MODULES: [&str; 15] = [
     "admin",
     "search",
     "webhooks",
+    "recommendations",
     "api",
     "storefront",
     "backoffice",

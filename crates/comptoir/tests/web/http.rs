@@ -265,6 +265,13 @@ async fn the_search_page_filters_by_facets_and_suggests_as_one_types() {
     );
     let product = visitor.get("/p/product-srch").await;
     assert!(product.body.contains("You may also like") && product.body.contains("Product OTHER"), "{}", product.body);
+    // The cart suggests products like those in it, not those already in it.
+    let added = visitor.post("/cart/add", &[("sku", "SRCH-S"), ("quantity", "1"), ("back", "/cart")]).await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let cart = visitor.get("/cart").await;
+    let suggested =
+        cart.body.split("You may also like").nth(1).unwrap_or_else(|| panic!("no suggestions: {}", cart.body));
+    assert!(suggested.contains("Product OTHER") && !suggested.contains("Product SRCH"), "{suggested}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

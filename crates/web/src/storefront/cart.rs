@@ -5,7 +5,10 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use comptoir_contracts::cart::{AddLine, Cart, CartAccess, NewCart, SetQuantity};
+use comptoir_contracts::search::SearchHit;
+use uuid::Uuid;
 
+use super::catalog::ProductCard;
 use super::{Chrome, chrome, current_cart, shop};
 use crate::form::{FormData, FormErrors};
 use crate::session::{CART_COOKIE, FlashKind, Session, set_cookie};
@@ -17,11 +20,57 @@ use crate::{PageResult, WebState};
 struct CartPage {
     chrome: Chrome,
     cart: Option<Cart>,
+    /// Products like those in the cart, not in it.
+    suggestions: Vec<ProductCard>,
+    /// Products often bought with the cart's: name and link.
+    bought_together: Vec<(String, String)>,
 }
 
 pub async fn show(State(state): State<WebState>, session: Session) -> PageResult {
     let (chrome, cart) = tokio::join!(chrome(&state, &session), current_cart(&state, &session));
-    Ok(render(&CartPage { chrome: chrome?, cart: cart.filter(|c| !c.lines.is_empty()) }))
+    let cart = cart.filter(|c| !c.lines.is_empty());
+    let (suggestions, bought_together) = match &cart {
+        Some(cart) => tokio::join!(suggestions(&state, &session, cart), bought_together(&state, &session, cart)),
+        None => (Vec::new(), Vec::new()),
+    };
+    Ok(render(&CartPage { chrome: chrome?, cart, suggestions, bought_together }))
+}
+
+/// Products often in the same orders as the cart's, none of them.
+async fn bought_together(state: &WebState, session: &Session, cart: &Cart) -> Vec<(String, String)> {
+    let mut products: Vec<Uuid> = cart.lines.iter().map(|l| l.product_id).collect();
+    products.dedup();
+    match state.recommendations.for_cart(&session.ctx, products, 4).await {
+        Ok(found) => found.into_iter().map(|r| (r.product_name, format!("/p/{}", r.product_id))).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "products bought together unavailable for the cart");
+            Vec::new()
+        }
+    }
+}
+
+/// Up to four products like the cart's first three, best match first, none already in the cart.
+/// A cart page without suggestions is better than no cart page: failures are only logged.
+async fn suggestions(state: &WebState, session: &Session, cart: &Cart) -> Vec<ProductCard> {
+    let mut in_cart: Vec<Uuid> = cart.lines.iter().map(|l| l.product_id).collect();
+    in_cart.dedup();
+    let asked = in_cart.iter().take(3).map(|id| state.search.similar(&session.ctx, *id, 4));
+    let mut found: Vec<SearchHit> = Vec::new();
+    for answer in futures::future::join_all(asked).await {
+        match answer {
+            Ok(hits) => found.extend(hits),
+            Err(error) => tracing::warn!(%error, "similar products unavailable for the cart"),
+        }
+    }
+    found.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut cards = Vec::new();
+    for hit in found {
+        if !in_cart.contains(&hit.product_id) && cards.len() < 4 {
+            in_cart.push(hit.product_id);
+            cards.push(ProductCard::from(hit));
+        }
+    }
+    cards
 }
 
 /// Who may change the visitor's cart.

@@ -338,6 +338,8 @@ struct ProductPage {
     categories: Vec<(String, String)>,
     /// Products like this one, from search.
     similar: Vec<ProductCard>,
+    /// Products often in the same orders: name, link, orders together.
+    bought_together: Vec<(String, String, u64)>,
 }
 
 impl ProductPage {
@@ -356,12 +358,19 @@ pub async fn product(State(state): State<WebState>, session: Session, Path(slug)
     );
     let product = product?;
     let skus: Vec<String> = product.variants.iter().map(|v| v.sku.clone()).collect();
-    let (available, similar) =
-        tokio::join!(state.inventory.available(ctx, &skus), state.search.similar(ctx, product.id, 4));
+    let (available, similar, bought_together) = tokio::join!(
+        state.inventory.available(ctx, &skus),
+        state.search.similar(ctx, product.id, 4),
+        state.recommendations.bought_together(ctx, product.id, 4)
+    );
     let available: HashMap<String, i64> = available?.into_iter().collect();
     // A page without suggestions is better than no page.
     let similar = similar.unwrap_or_else(|error| {
         tracing::warn!(%error, "similar products unavailable");
+        Vec::new()
+    });
+    let bought_together = bought_together.unwrap_or_else(|error| {
+        tracing::warn!(%error, "products bought together unavailable");
         Vec::new()
     });
     let variants: Vec<VariantChoice> = product
@@ -401,6 +410,10 @@ pub async fn product(State(state): State<WebState>, session: Session, Path(slug)
         selected,
         categories,
         similar: similar.into_iter().map(ProductCard::from).collect(),
+        bought_together: bought_together
+            .into_iter()
+            .map(|r| (r.product_name, format!("/p/{}", r.product_id), r.orders_together))
+            .collect(),
     }))
 }
 

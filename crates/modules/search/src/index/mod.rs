@@ -10,6 +10,7 @@ use std::sync::{Mutex, RwLock};
 
 use comptoir_kernel::{Error, Result};
 use tantivy::schema::Facet;
+use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use uuid::Uuid;
 
@@ -31,6 +32,8 @@ pub struct CategoryLabel {
 pub struct Labels {
     categories: HashMap<Uuid, CategoryLabel>,
     by_slug: HashMap<String, Uuid>,
+    /// Each category's name as suggestions compare it (folded, lowercased words).
+    folded: HashMap<Uuid, String>,
     sellers: HashMap<Uuid, String>,
     /// Every attribute name a product has had: each gets a facet.
     attributes: BTreeSet<String>,
@@ -38,9 +41,11 @@ pub struct Labels {
 
 impl Labels {
     pub fn new(categories: Vec<CategoryLabel>, sellers: HashMap<Uuid, String>) -> Labels {
+        let mut words = schema::words_analyzer();
+        let folded = categories.iter().map(|c| (c.id, schema::terms(&mut words, &c.name).join(" "))).collect();
         let by_slug = categories.iter().map(|c| (c.slug.clone(), c.id)).collect();
         let categories = categories.into_iter().map(|c| (c.id, c)).collect();
-        Labels { categories, by_slug, sellers, attributes: BTreeSet::new() }
+        Labels { categories, by_slug, folded, sellers, attributes: BTreeSet::new() }
     }
 
     /// `/category/<root slug>/…/<slug>`, or `None` for an unknown category or a broken tree.
@@ -79,6 +84,9 @@ pub struct Change {
 }
 
 pub struct SearchIndex {
+    /// Built once: the stop-word list and stemmer are not rebuilt for every query.
+    text: TextAnalyzer,
+    words: TextAnalyzer,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
@@ -94,7 +102,14 @@ impl SearchIndex {
         let writer = index.writer_with_num_threads(1, WRITER_HEAP).map_err(internal)?;
         // Reloaded by hand after each commit, so that a change is searchable once applied.
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(internal)?;
-        Ok(SearchIndex { reader, writer: Mutex::new(writer), fields, labels: RwLock::new(Labels::default()) })
+        Ok(SearchIndex {
+            text: schema::text_analyzer(),
+            words: schema::words_analyzer(),
+            reader,
+            writer: Mutex::new(writer),
+            fields,
+            labels: RwLock::new(Labels::default()),
+        })
     }
 
     pub fn set_labels(&self, mut labels: Labels) {

@@ -148,8 +148,7 @@ impl SearchIndex {
     /// SKU matches on its own.
     fn words_query(&self, q: &str) -> Option<Boxed> {
         let f = &self.fields;
-        let mut analyzer = schema::text_analyzer();
-        let terms = schema::terms(&mut analyzer, q);
+        let terms = schema::terms(&mut self.text.clone(), q);
         let sku = q.trim().to_lowercase();
         if terms.is_empty() && sku.is_empty() {
             return None;
@@ -211,7 +210,7 @@ impl SearchIndex {
     /// Product names whose words begin like the typed text, then categories whose name does.
     pub fn suggest(&self, prefix: &str, limit: usize) -> Result<Vec<Suggestion>> {
         let f = &self.fields;
-        let words = schema::terms(&mut schema::words_analyzer(), prefix);
+        let words = schema::terms(&mut self.words.clone(), prefix);
         let Some((last, before)) = words.split_last() else { return Ok(Vec::new()) };
         let mut clauses: Vec<(Occur, Boxed)> = before
             .iter()
@@ -235,7 +234,7 @@ impl SearchIndex {
         let mut categories: Vec<_> = labels
             .categories()
             .filter(|c| {
-                let name = schema::terms(&mut schema::words_analyzer(), &c.name).join(" ");
+                let name = labels.folded.get(&c.id).map(String::as_str).unwrap_or_default();
                 name.starts_with(&typed) || name.split(' ').any(|w| w.starts_with(&typed))
             })
             .collect();
@@ -280,7 +279,7 @@ impl SearchIndex {
         // have left some in a segment.
         let stored = |field| source.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let text = format!("{} {}", stored(f.name), stored(f.keywords));
-        let words: BTreeSet<String> = schema::terms(&mut schema::text_analyzer(), &text).into_iter().collect();
+        let words: BTreeSet<String> = schema::terms(&mut self.text.clone(), &text).into_iter().collect();
         let mut clauses: Vec<(Occur, Boxed)> =
             vec![(Occur::MustNot, Box::new(TermQuery::new(id_term, IndexRecordOption::Basic)))];
         for word in &words {

@@ -1,0 +1,11 @@
+//! Generates the recommendations contract from proto/comptoir/recommendations/v1/recommendations.proto
+//! with protox (no system protoc); the shared messages come from comptoir-grpc.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../proto");
+    let files = protox::compile(["comptoir/recommendations/v1/recommendations.proto"], [root])?;
+    tonic_prost_build::configure().extern_path(".comptoir.common.v1", "::comptoir_grpc::pb").compile_fds(files)?;
+    println!("cargo:rerun-if-changed={root}/comptoir/recommendations");
+    println!("cargo:rerun-if-changed={root}/comptoir/common");
+    Ok(())
+}
