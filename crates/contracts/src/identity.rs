@@ -50,6 +50,18 @@ pub enum Permission {
     /// Shop settings and maintenance mode.
     #[serde(rename = "settings:manage")]
     SettingsManage,
+    /// Sales, stock value, refunds and conversion reports.
+    #[serde(rename = "reports:read")]
+    ReportsRead,
+    /// Ring up sales and take returns at a store's till.
+    #[serde(rename = "pos:sell")]
+    PosSell,
+    /// Store set-up for the point of sale (address, price list).
+    #[serde(rename = "pos:manage")]
+    PosManage,
+    /// The audit log of staff actions and security events.
+    #[serde(rename = "audit:read")]
+    AuditRead,
 }
 
 impl Permission {
@@ -71,6 +83,10 @@ impl Permission {
         Permission::ShippingManage,
         Permission::MessagesRead,
         Permission::SettingsManage,
+        Permission::ReportsRead,
+        Permission::PosSell,
+        Permission::PosManage,
+        Permission::AuditRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +108,10 @@ impl Permission {
             Permission::ShippingManage => "shipping:manage",
             Permission::MessagesRead => "messages:read",
             Permission::SettingsManage => "settings:manage",
+            Permission::ReportsRead => "reports:read",
+            Permission::PosSell => "pos:sell",
+            Permission::PosManage => "pos:manage",
+            Permission::AuditRead => "audit:read",
         }
     }
 
@@ -107,10 +127,13 @@ pub enum Role {
     CatalogManager,
     StockManager,
     Support,
+    /// Sells at a store's till: scans, takes payment, takes returns.
+    Cashier,
 }
 
 impl Role {
-    pub const ALL: &'static [Role] = &[Role::Admin, Role::CatalogManager, Role::StockManager, Role::Support];
+    pub const ALL: &'static [Role] =
+        &[Role::Admin, Role::CatalogManager, Role::StockManager, Role::Support, Role::Cashier];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -118,6 +141,7 @@ impl Role {
             Role::CatalogManager => "catalog_manager",
             Role::StockManager => "stock_manager",
             Role::Support => "support",
+            Role::Cashier => "cashier",
         }
     }
 
@@ -130,10 +154,13 @@ impl Role {
         match self {
             Role::Admin => Permission::ALL,
             Role::CatalogManager => &[CatalogRead, CatalogWrite, InventoryRead, SellersManage],
-            Role::StockManager => &[CatalogRead, InventoryRead, InventoryWrite, OrdersRead, ShippingManage],
+            Role::StockManager => {
+                &[CatalogRead, InventoryRead, InventoryWrite, OrdersRead, ShippingManage, ReportsRead]
+            }
             Role::Support => {
                 &[CatalogRead, InventoryRead, CustomersRead, CartsRead, OrdersRead, OrdersWrite, MessagesRead]
             }
+            Role::Cashier => &[CatalogRead, InventoryRead, PosSell],
         }
     }
 }

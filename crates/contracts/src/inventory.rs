@@ -125,6 +125,25 @@ pub struct ReserveStock {
     /// Seconds until the reservation is released automatically; default 900.
     #[serde(default)]
     pub ttl_seconds: Option<u64>,
+    /// Take the units from this location only (a store's till selling off its own shelves);
+    /// otherwise from any, the fullest first. An unknown location is 422 on `location`.
+    #[serde(default)]
+    pub location: Option<String>,
+}
+
+/// Units coming back on a location's shelf outside an order's refund (a return at a store's
+/// till): a `returned` movement, not a delivery.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestockUnits {
+    pub sku: String,
+    /// Location code.
+    pub location: String,
+    /// Units put back; greater than zero.
+    pub quantity: i64,
+    /// What they came back with (`pos-return:<id>`). Restocking again with the same reference and
+    /// SKU changes nothing: a retried return never puts units back twice.
+    pub reference: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -189,6 +208,9 @@ pub trait InventoryPort: Send + Sync {
     async fn get_reservation(&self, ctx: &RequestContext, id: Uuid) -> Result<Reservation>;
     /// Releases active reservations past their expiry; returns how many.
     async fn release_expired(&self, ctx: &RequestContext) -> Result<u64>;
+    /// Puts returned units back on a location's shelf (movement `returned`); idempotent per
+    /// `reference` and SKU.
+    async fn restock(&self, ctx: &RequestContext, input: RestockUnits) -> Result<SkuStock>;
 }
 
 /// Event types and payloads published by inventory (source `inventory`).

@@ -7,6 +7,7 @@
 
 pub mod address;
 pub mod admin;
+pub mod audit;
 pub mod billing;
 pub mod cart;
 pub mod catalog;
@@ -15,7 +16,9 @@ pub mod inventory;
 pub mod notification;
 pub mod ordering;
 pub mod payment;
+pub mod pos;
 pub mod recommendations;
+pub mod reporting;
 pub mod search;
 pub mod shipping;
 pub mod webhooks;

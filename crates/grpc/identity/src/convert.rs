@@ -38,6 +38,10 @@ pub fn to_permission(permission: Permission) -> pb::Permission {
         Permission::ShippingManage => pb::Permission::ShippingManage,
         Permission::MessagesRead => pb::Permission::MessagesRead,
         Permission::SettingsManage => pb::Permission::SettingsManage,
+        Permission::ReportsRead => pb::Permission::ReportsRead,
+        Permission::PosSell => pb::Permission::PosSell,
+        Permission::PosManage => pb::Permission::PosManage,
+        Permission::AuditRead => pb::Permission::AuditRead,
     }
 }
 
@@ -60,6 +64,10 @@ pub fn permission(value: i32, field: &str) -> Result<Permission> {
         Ok(pb::Permission::ShippingManage) => Permission::ShippingManage,
         Ok(pb::Permission::MessagesRead) => Permission::MessagesRead,
         Ok(pb::Permission::SettingsManage) => Permission::SettingsManage,
+        Ok(pb::Permission::ReportsRead) => Permission::ReportsRead,
+        Ok(pb::Permission::PosSell) => Permission::PosSell,
+        Ok(pb::Permission::PosManage) => Permission::PosManage,
+        Ok(pb::Permission::AuditRead) => Permission::AuditRead,
         Ok(pb::Permission::Unspecified) | Err(_) => return Err(unknown_enum(field, value)),
     })
 }
@@ -78,6 +86,7 @@ pub fn to_role(role: Role) -> pb::Role {
         Role::CatalogManager => pb::Role::CatalogManager,
         Role::StockManager => pb::Role::StockManager,
         Role::Support => pb::Role::Support,
+        Role::Cashier => pb::Role::Cashier,
     }
 }
 
@@ -87,6 +96,7 @@ pub fn role(value: i32, field: &str) -> Result<Role> {
         Ok(pb::Role::CatalogManager) => Role::CatalogManager,
         Ok(pb::Role::StockManager) => Role::StockManager,
         Ok(pb::Role::Support) => Role::Support,
+        Ok(pb::Role::Cashier) => Role::Cashier,
         Ok(pb::Role::Unspecified) | Err(_) => return Err(unknown_enum(field, value)),
     })
 }

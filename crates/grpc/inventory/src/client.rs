@@ -5,7 +5,8 @@
 //! makes land the same way twice, which the checkout saga relies on:
 //! - `reserve` answers the active reservation already held for the same reference (the order id);
 //! - committing a committed reservation, or releasing a released or expired one, answers it as is;
-//! - a threshold is set, not added to; sweeping expired reservations again finds nothing new.
+//! - a threshold is set, not added to; sweeping expired reservations again finds nothing new;
+//! - restocking again with the same reference and SKU puts nothing back twice.
 //!
 //! Creating a location, receiving and adjusting stock are sent once: a second attempt would count
 //! the units twice, or turn a success into a `duplicate-location` conflict.
@@ -13,7 +14,7 @@
 use async_trait::async_trait;
 use comptoir_contracts::inventory::{
     AdjustStock, InventoryPort, Location, Movement, MovementFilter, NewLocation, ReceiveStock, Reservation,
-    ReserveStock, SkuStock,
+    ReserveStock, RestockUnits, SkuStock,
 };
 use comptoir_grpc::convert::{all, page, to_page_request};
 use comptoir_grpc::{Call, MAX_MESSAGE_BYTES, Remote};
@@ -215,5 +216,16 @@ impl InventoryPort for InventoryClient {
             )
             .await?;
         Ok(reply.released)
+    }
+
+    async fn restock(&self, ctx: &RequestContext, input: RestockUnits) -> Result<SkuStock> {
+        let message = convert::to_restock_request(input);
+        let reply = self
+            .remote
+            .call(ctx, Call::Idempotent, "Restock", message, |channel, request| async move {
+                grpc(channel).restock(request).await
+            })
+            .await?;
+        Ok(convert::sku_stock(reply))
     }
 }

@@ -7,7 +7,8 @@
 
 use comptoir_contracts::inventory::{
     AdjustStock, Location, LocationKind, Movement, MovementFilter, MovementKind, NewLocation, ReceiveStock,
-    Reservation, ReservationLineInput, ReservationStatus, ReserveStock, ReservedUnits, SkuStock, StockLevel,
+    Reservation, ReservationLineInput, ReservationStatus, ReserveStock, ReservedUnits, RestockUnits, SkuStock,
+    StockLevel,
 };
 use comptoir_grpc::convert::{page_request, timestamp, to_page_request, to_timestamp, uuid};
 use comptoir_kernel::{Error, PageRequest, Result};
@@ -171,6 +172,24 @@ pub fn adjust_stock(message: pb::AdjustRequest) -> AdjustStock {
     AdjustStock { sku: message.sku, location: message.location, delta: message.delta, reason: message.reason }
 }
 
+pub fn to_restock_request(input: RestockUnits) -> pb::RestockRequest {
+    pb::RestockRequest {
+        sku: input.sku,
+        location: input.location,
+        quantity: input.quantity,
+        reference: input.reference,
+    }
+}
+
+pub fn restock_units(message: pb::RestockRequest) -> RestockUnits {
+    RestockUnits {
+        sku: message.sku,
+        location: message.location,
+        quantity: message.quantity,
+        reference: message.reference,
+    }
+}
+
 pub fn to_available_response(available: Vec<(String, i64)>) -> pb::AvailableResponse {
     pb::AvailableResponse {
         skus: available.into_iter().map(|(sku, available)| pb::SkuAvailability { sku, available }).collect(),
@@ -241,6 +260,7 @@ pub fn to_reserve_request(input: ReserveStock) -> pb::ReserveRequest {
         reference: input.reference,
         lines: input.lines.into_iter().map(to_reservation_line).collect(),
         ttl_seconds: input.ttl_seconds,
+        location: input.location,
     }
 }
 
@@ -249,6 +269,7 @@ pub fn reserve_stock(message: pb::ReserveRequest) -> ReserveStock {
         reference: message.reference,
         lines: message.lines.into_iter().map(reservation_line).collect(),
         ttl_seconds: message.ttl_seconds,
+        location: message.location,
     }
 }
 
@@ -316,11 +337,20 @@ mod tests {
         let input = ReceiveStock { sku: "".into(), location: "".into(), quantity: 1, reference: None };
         assert_eq!(receive_stock(to_receive_request(input)).reference, None);
 
-        let input = ReserveStock { reference: " ".into(), lines: vec![], ttl_seconds: Some(0) };
+        let input =
+            ReserveStock { reference: " ".into(), lines: vec![], ttl_seconds: Some(0), location: Some("".into()) };
         let back = reserve_stock(to_reserve_request(input));
-        assert_eq!((back.reference.as_str(), back.ttl_seconds), (" ", Some(0)));
-        let input = ReserveStock { reference: "r".into(), lines: vec![], ttl_seconds: None };
-        assert_eq!(reserve_stock(to_reserve_request(input)).ttl_seconds, None);
+        assert_eq!((back.reference.as_str(), back.ttl_seconds, back.location.as_deref()), (" ", Some(0), Some("")));
+        let input = ReserveStock { reference: "r".into(), lines: vec![], ttl_seconds: None, location: None };
+        let back = reserve_stock(to_reserve_request(input));
+        assert_eq!((back.ttl_seconds, back.location), (None, None));
+
+        let input = RestockUnits { sku: "".into(), location: " ".into(), quantity: 0, reference: "".into() };
+        let back = restock_units(to_restock_request(input));
+        assert_eq!(
+            (back.sku.as_str(), back.location.as_str(), back.quantity, back.reference.as_str()),
+            ("", " ", 0, "")
+        );
 
         let stock = SkuStock {
             sku: "MUG".into(),

@@ -124,6 +124,12 @@ impl InventoryService for InventoryServer {
         reply(self.port.get_reservation(&ctx, id).await.map(|r| convert::to_reservation(&r)))
     }
 
+    async fn restock(&self, request: Request<pb::RestockRequest>) -> RpcResult<pb::SkuStock> {
+        let ctx = incoming_context(&request);
+        let input = convert::restock_units(request.into_inner());
+        reply(self.port.restock(&ctx, input).await.map(|stock| convert::to_sku_stock(&stock)))
+    }
+
     async fn release_expired(
         &self,
         request: Request<pb::ReleaseExpiredRequest>,

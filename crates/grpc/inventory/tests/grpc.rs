@@ -10,7 +10,7 @@ use comptoir_contracts::catalog::events::{self as catalog, ProductChanged};
 use comptoir_contracts::inventory::events as inventory_events;
 use comptoir_contracts::inventory::{
     AdjustStock, InventoryPort, LocationKind, MovementFilter, MovementKind, NewLocation, ReceiveStock,
-    ReservationLineInput, ReservationStatus, ReserveStock,
+    ReservationLineInput, ReservationStatus, ReserveStock, RestockUnits,
 };
 use comptoir_grpc::server::ServiceSet;
 use comptoir_grpc::{Remote, RemoteSettings, from_status};
@@ -112,6 +112,7 @@ fn reserve(reference: &str, lines: &[(&str, i64)], ttl_seconds: Option<u64>) -> 
             .map(|(sku, quantity)| ReservationLineInput { sku: sku.to_string(), quantity: *quantity })
             .collect(),
         ttl_seconds,
+        location: None,
     }
 }
 
@@ -424,6 +425,62 @@ async fn errors_come_back_as_in_process() {
     let stock = h.remote.stock(&ctx(), "MUG").await.unwrap();
     assert_eq!((stock.on_hand, stock.reserved, stock.available), (5, 2, 3));
     assert_eq!(h.remote.list_locations(&ctx(), PageRequest::default()).await.unwrap().total, 1);
+}
+
+#[tokio::test]
+async fn store_reservations_and_restocks_round_trip() {
+    let h = start().await;
+    h.announce(&["MUG"]).await;
+    h.location("central").await;
+    h.location("paris-store").await;
+    h.stocked("MUG", "central", 40).await;
+    h.stocked("MUG", "paris-store", 2).await;
+
+    // Limited to the store, the reservation takes its units and not the warehouse's.
+    let at_store = |reference: &str, quantity| ReserveStock {
+        location: Some("paris-store".into()),
+        ..reserve(reference, &[("MUG", quantity)], None)
+    };
+    let r = h.remote.reserve(&ctx(), at_store("pos:1", 2)).await.unwrap();
+    let lines: Vec<(&str, i64)> = r.lines.iter().map(|l| (l.location.as_str(), l.quantity)).collect();
+    assert_eq!(lines, [("paris-store", 2)]);
+    let e = same_error(
+        h.local.reserve(&ctx(), at_store("pos:2", 1)).await,
+        h.remote.reserve(&ctx(), at_store("pos:2", 1)).await,
+    );
+    assert_eq!((e.status(), e.code(), fields(&e)), (409, "insufficient-stock", vec!["lines[0].quantity"]));
+    assert_eq!(e.to_string(), "only 0 available for SKU MUG at paris-store");
+    let nowhere = || ReserveStock { location: Some("nowhere".into()), ..reserve("pos:3", &[("MUG", 1)], None) };
+    let e = same_error(h.local.reserve(&ctx(), nowhere()).await, h.remote.reserve(&ctx(), nowhere()).await);
+    assert_eq!((e.status(), fields(&e)), (422, vec!["location"]));
+    h.remote.commit_reservation(&ctx(), r.id).await.unwrap();
+
+    // A return put back on the store's shelf, once however often it is sent.
+    let restock = |quantity, reference: &str| RestockUnits {
+        sku: "MUG".into(),
+        location: "paris-store".into(),
+        quantity,
+        reference: reference.into(),
+    };
+    let stock = h.remote.restock(&ctx(), restock(1, "pos-return:1")).await.unwrap();
+    let levels: Vec<(&str, i64)> = stock.levels.iter().map(|l| (l.location.as_str(), l.on_hand)).collect();
+    assert_eq!(levels, [("central", 40), ("paris-store", 1)]);
+    let again = h.remote.restock(&ctx(), restock(1, "pos-return:1")).await.unwrap();
+    assert_eq!(json(&again), json(&stock));
+    assert_eq!(json(&again), json(&h.local.stock(&ctx(), "MUG").await.unwrap()));
+    let filter = MovementFilter { sku: Some("MUG".into()), location: Some("paris-store".into()) };
+    let back = h.remote.movements(&ctx(), filter, PageRequest::default()).await.unwrap().items.remove(0);
+    assert_eq!((back.kind, back.delta, back.reference.as_deref()), (MovementKind::Returned, 1, Some("pos-return:1")));
+
+    let e = same_error(h.local.restock(&ctx(), restock(0, " ")).await, h.remote.restock(&ctx(), restock(0, " ")).await);
+    assert_eq!((e.status(), fields(&e)), (422, vec!["quantity", "reference"]));
+    let elsewhere = || RestockUnits { location: "nowhere".into(), ..restock(1, "pos-return:2") };
+    let e = same_error(h.local.restock(&ctx(), elsewhere()).await, h.remote.restock(&ctx(), elsewhere()).await);
+    assert_eq!((e.status(), fields(&e)), (422, vec!["location"]));
+    let ghost = || RestockUnits { sku: "GHOST".into(), ..restock(1, "pos-return:2") };
+    let e = same_error(h.local.restock(&ctx(), ghost()).await, h.remote.restock(&ctx(), ghost()).await);
+    assert!(matches!(&e, Error::NotFound { resource: "sku", .. }), "{e:?}");
+    assert_eq!(h.remote.stock(&ctx(), "MUG").await.unwrap().on_hand, 41);
 }
 
 #[tokio::test]

@@ -203,6 +203,9 @@ impl InventoryPort for FakeInventory {
     async fn low_stock(&self, _: &RequestContext, _: PageRequest) -> Result<Page<SkuStock>> {
         not_used()
     }
+    async fn restock(&self, _: &RequestContext, _: RestockUnits) -> Result<SkuStock> {
+        not_used()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ impl EventHandler for Orders {
             }
             ordering::ORDER_REFUNDED => {
                 let refunded: OrderRefunded = event.data_as()?;
-                self.inventory.restock(&ctx, ORDERS, event.id, &refunded).await
+                self.inventory.restock_refund(&ctx, ORDERS, event.id, &refunded).await
             }
             _ => Ok(()),
         }

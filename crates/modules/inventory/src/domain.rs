@@ -4,14 +4,16 @@
 use std::collections::HashMap;
 
 use comptoir_contracts::inventory::{
-    AdjustStock, LocationKind, NewLocation, ReceiveStock, ReservationStatus, ReserveStock, SkuStock, StockLevel,
+    AdjustStock, LocationKind, NewLocation, ReceiveStock, ReservationStatus, ReserveStock, RestockUnits, SkuStock,
+    StockLevel,
 };
 use comptoir_kernel::validate::Problems;
 use comptoir_kernel::{Error, Result, validate};
 
 pub const DEFAULT_TTL_SECONDS: u64 = 900;
 pub const MAX_TTL_SECONDS: u64 = 86_400;
-pub const MAX_RESERVATION_LINES: usize = 100;
+/// As many as a till's sale holds (`comptoir_contracts::pos::MAX_SALE_LINES`); a cart holds fewer.
+pub const MAX_RESERVATION_LINES: usize = 200;
 /// `available` is asked for a cart's SKUs; this bounds the query, not a business rule.
 pub const MAX_AVAILABILITY_SKUS: usize = 500;
 /// One request never moves more than this many units of a SKU.
@@ -97,6 +99,25 @@ pub fn parse_adjust(input: AdjustStock) -> Result<Adjustment> {
     p.finish((|| Some(Adjustment { sku: sku?, location: location?, delta: delta?, reason: reason? }))())
 }
 
+/// Returned units going back on a location's shelf, once per reference and SKU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restock {
+    pub sku: String,
+    pub location: String,
+    pub quantity: i64,
+    pub reference: String,
+}
+
+pub fn parse_restock(input: RestockUnits) -> Result<Restock> {
+    let mut p = Problems::default();
+    let sku = p.check(sku("sku", &input.sku));
+    let location = p.check(validate::required_text("location", &input.location, MAX_CODE_LEN));
+    let quantity = p.check(validate::positive_quantity("quantity", input.quantity));
+    // The reference is what makes a retry harmless: it cannot be left out.
+    let reference = p.check(validate::required_text("reference", &input.reference, MAX_TEXT_LEN));
+    p.finish((|| Some(Restock { sku: sku?, location: location?, quantity: quantity?, reference: reference? }))())
+}
+
 pub fn parse_threshold(threshold: Option<i64>) -> Result<Option<i64>> {
     match threshold {
         Some(t) if t < 0 => Err(Error::validation("threshold", "must be zero or more")),
@@ -127,6 +148,8 @@ pub struct ReservationRequest {
     /// One line per SKU: lines naming the same SKU are summed.
     pub lines: Vec<WantedLine>,
     pub ttl_seconds: u64,
+    /// The only location to take units from (its code), or `None` for any.
+    pub location: Option<String>,
 }
 
 pub fn parse_reserve(input: ReserveStock) -> Result<ReservationRequest> {
@@ -162,7 +185,12 @@ pub fn parse_reserve(input: ReserveStock) -> Result<ReservationRequest> {
     if !(1..=MAX_TTL_SECONDS).contains(&ttl_seconds) {
         p.add("ttl_seconds", format!("must be between 1 and {MAX_TTL_SECONDS}"));
     }
-    p.finish(reference.map(|reference| ReservationRequest { reference, lines, ttl_seconds }))
+    // Given, it must name a location: a blank one is a mistake, not "anywhere".
+    let location = match input.location {
+        None => Some(None),
+        Some(code) => p.check(validate::required_text("location", &code, MAX_CODE_LEN)).map(Some),
+    };
+    p.finish((|| Some(ReservationRequest { reference: reference?, lines, ttl_seconds, location: location? }))())
 }
 
 /// What a SKU has left at one location when a reservation is allocated.
@@ -190,15 +218,26 @@ pub struct Shortage {
     pub index: usize,
     pub sku: String,
     pub available: i64,
+    /// The location the reservation was limited to, if it was.
+    pub location: Option<String>,
 }
 
 impl From<Shortage> for Error {
     fn from(s: Shortage) -> Error {
+        let at = s.location.map(|code| format!(" at {code}")).unwrap_or_default();
         Error::conflict_on(
             "insufficient-stock",
             format!("lines[{}].quantity", s.index),
-            format!("only {} available for SKU {}", s.available, s.sku),
+            format!("only {} available for SKU {}{at}", s.available, s.sku),
         )
+    }
+}
+
+/// The stock a reservation may draw from: every location's, or only `location`'s (by code).
+pub fn drawable(stock: Vec<Availability>, location: Option<&str>) -> Vec<Availability> {
+    match location {
+        None => stock,
+        Some(code) => stock.into_iter().filter(|a| a.location == code).collect(),
     }
 }
 
@@ -213,7 +252,7 @@ pub fn allocate(lines: &[WantedLine], stock: &[Availability]) -> Result<Vec<Allo
         sources.sort_by(|a, b| b.available.cmp(&a.available).then_with(|| a.location.cmp(&b.location)));
         let total: i64 = sources.iter().map(|a| a.available).sum();
         if total < line.quantity {
-            return Err(Shortage { index: line.index, sku: line.sku.clone(), available: total });
+            return Err(Shortage { index: line.index, sku: line.sku.clone(), available: total, location: None });
         }
         let mut remaining = line.quantity;
         for source in sources {
@@ -353,6 +392,7 @@ mod tests {
                 .map(|(sku, quantity)| ReservationLineInput { sku: sku.to_string(), quantity: *quantity })
                 .collect(),
             ttl_seconds: ttl,
+            location: None,
         }
     }
 
@@ -420,7 +460,7 @@ mod tests {
         assert_eq!(fields(&parse_reserve(reserve(&[("A", 1), ("B", 0)], None)).unwrap_err()), ["lines[1].quantity"]);
         assert_eq!(fields(&parse_reserve(reserve(&[("A", 1)], Some(86_401))).unwrap_err()), ["ttl_seconds"]);
         assert_eq!(fields(&parse_reserve(reserve(&[("A", 1)], Some(0))).unwrap_err()), ["ttl_seconds"]);
-        let many: Vec<(&str, i64)> = vec![("A", 1); 101];
+        let many: Vec<(&str, i64)> = vec![("A", 1); MAX_RESERVATION_LINES + 1];
         assert_eq!(fields(&parse_reserve(reserve(&many, None)).unwrap_err()), ["lines"]);
     }
 
@@ -445,11 +485,54 @@ mod tests {
             WantedLine { index: 2, sku: "B".into(), quantity: 3 },
         ];
         let shortage = allocate(&lines, &stock).unwrap_err();
-        assert_eq!(shortage, Shortage { index: 2, sku: "B".into(), available: 2 });
+        assert_eq!(shortage, Shortage { index: 2, sku: "B".into(), available: 2, location: None });
         let e = Error::from(shortage);
         assert_eq!((e.status(), e.code()), (409, "insufficient-stock"));
         assert_eq!(fields(&e), ["lines[2].quantity"]);
         assert_eq!(e.to_string(), "only 2 available for SKU B");
+    }
+
+    #[test]
+    fn a_reservation_limited_to_one_location_draws_only_from_it() {
+        let stock = vec![stock("A", "lyon", 3), stock("A", "paris", 9), stock("B", "lyon", 1)];
+        let lines = [WantedLine { index: 0, sku: "A".into(), quantity: 3 }];
+        let got = allocate(&lines, &drawable(stock.clone(), Some("lyon"))).unwrap();
+        assert_eq!((got.len(), got[0].location.as_str(), got[0].quantity), (1, "lyon", 3));
+
+        let lines = [WantedLine { index: 0, sku: "A".into(), quantity: 4 }];
+        let mut shortage = allocate(&lines, &drawable(stock.clone(), Some("lyon"))).unwrap_err();
+        assert_eq!(shortage.available, 3, "Paris's nine do not count");
+        shortage.location = Some("lyon".into());
+        assert_eq!(Error::from(shortage).to_string(), "only 3 available for SKU A at lyon");
+        assert_eq!(drawable(stock.clone(), None).len(), 3);
+        assert!(drawable(stock, Some("nowhere")).is_empty());
+    }
+
+    #[test]
+    fn a_reservation_location_must_not_be_blank() {
+        let mut input = reserve(&[("A", 1)], None);
+        input.location = Some(" paris ".into());
+        assert_eq!(parse_reserve(input.clone()).unwrap().location.as_deref(), Some("paris"));
+        input.location = Some("  ".into());
+        assert_eq!(fields(&parse_reserve(input).unwrap_err()), ["location"]);
+        assert_eq!(parse_reserve(reserve(&[("A", 1)], None)).unwrap().location, None);
+    }
+
+    #[test]
+    fn restocks_need_a_positive_quantity_and_a_reference() {
+        let input = |quantity, reference: &str| RestockUnits {
+            sku: " MUG ".into(),
+            location: "paris".into(),
+            quantity,
+            reference: reference.into(),
+        };
+        let ok = parse_restock(input(2, " pos-return:1 ")).unwrap();
+        assert_eq!(
+            ok,
+            Restock { sku: "MUG".into(), location: "paris".into(), quantity: 2, reference: "pos-return:1".into() }
+        );
+        assert_eq!(fields(&parse_restock(input(0, "r")).unwrap_err()), ["quantity"]);
+        assert_eq!(fields(&parse_restock(input(-1, " ")).unwrap_err()), ["quantity", "reference"]);
     }
 
     #[test]

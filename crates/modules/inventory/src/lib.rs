@@ -10,6 +10,10 @@
 //! `inventory.orders`) to sell reserved units, release them, or put refunded units back. A background sweeper
 //! ([`InventoryModule::run_expiry_sweeper`]) releases reservations past their expiry.
 //!
+//! A reservation may be limited to one location (a store's till selling off its own shelves), and
+//! `restock` puts units returned at a till back on a location's shelf, once per reference and SKU
+//! (the `restocks` table remembers which were put back, so a retried return changes nothing).
+//!
 //! On `/metrics`: `comptoir_stock_reservations_total{outcome}` counts reservations reserved,
 //! refused, released, committed and expired (once committed to the database), and
 //! `comptoir_stock_reservations_active` the reservations holding units, sampled every second.
@@ -32,16 +36,20 @@ pub use consumers::{CATALOG_SKUS, ORDERS};
 /// How often the number of held reservations is sampled for `/metrics`.
 const ACTIVE_RESERVATIONS_SAMPLED_EVERY: Duration = Duration::from_secs(1);
 
+/// Per backend where the DDL differs (`migrations/sqlite`, `migrations/postgres`); the scripts in
+/// `migrations/portable` serve both.
 pub const MIGRATIONS: Migrations = Migrations {
     sqlite: &[
         (1, "inventory", include_str!("../migrations/sqlite/0001_inventory.sql")),
         (2, "returned movements", include_str!("../migrations/sqlite/0002_returned_movements.sql")),
         (3, "low stock index", include_str!("../migrations/sqlite/0003_low_stock_index.sql")),
+        (4, "restocks", include_str!("../migrations/portable/0004_restocks.sql")),
     ],
     postgres: &[
         (1, "inventory", include_str!("../migrations/postgres/0001_inventory.sql")),
         (2, "returned movements", include_str!("../migrations/postgres/0002_returned_movements.sql")),
         (3, "low stock index", include_str!("../migrations/postgres/0003_low_stock_index.sql")),
+        (4, "restocks", include_str!("../migrations/portable/0004_restocks.sql")),
     ],
 };
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use comptoir_contracts::inventory::events::{self, ReservationChanged, StockChanged, StockLow};
 use comptoir_contracts::inventory::{
     AdjustStock, InventoryPort, Location, Movement, MovementFilter, MovementKind, NewLocation, ReceiveStock,
-    Reservation, ReservationStatus, ReserveStock, SkuStock,
+    Reservation, ReservationStatus, ReserveStock, RestockUnits, SkuStock,
 };
 use comptoir_kernel::{Error, EventEnvelope, Page, PageRequest, RequestContext, Result, new_id, time};
 use comptoir_storage::{UnitOfWork, db_error, is_unique_violation};
@@ -143,10 +143,10 @@ impl InventoryModule {
             expired_existing = self.end_reservation(&mut uow, ctx, &existing, ReservationStatus::Expired).await?;
         }
 
-        let stock = store::availability(&mut uow, skus).await?;
+        let stock = domain::drawable(store::availability(&mut uow, skus).await?, request.location.as_deref());
         let allocations = match domain::allocate(&request.lines, &stock) {
             Ok(allocations) => allocations,
-            Err(shortage) => return Ok(Attempt::Refused(shortage)),
+            Err(shortage) => return Ok(Attempt::Refused(Shortage { location: request.location.clone(), ..shortage })),
         };
         let ttl = chrono::TimeDelta::seconds(request.ttl_seconds as i64);
         let reservation = StoredReservation {
@@ -196,15 +196,14 @@ impl InventoryModule {
         };
         let available = async {
             let mut c = self.reader().await?;
-            store::available_totals(&mut c, std::slice::from_ref(&wanted.sku)).await
+            let stock = store::availability(&mut c, std::slice::from_ref(&wanted.sku)).await?;
+            Ok::<_, Error>(domain::drawable(stock, request.location.as_deref()).iter().map(|a| a.available).sum())
         };
         match available.await {
-            Ok(totals) => Shortage {
-                index: wanted.index,
-                sku: wanted.sku.clone(),
-                available: totals.get(&wanted.sku).copied().unwrap_or(0),
+            Ok(available) => {
+                Shortage { index: wanted.index, sku: wanted.sku.clone(), available, location: request.location.clone() }
+                    .into()
             }
-            .into(),
             Err(e) => e,
         }
     }
@@ -232,7 +231,7 @@ impl InventoryModule {
     /// Puts refunded units back on the shelf, once per event: each unit goes back where the
     /// order's reservation took it from (the first location when it is unknown), with a
     /// `returned` movement.
-    pub(crate) async fn restock(
+    pub(crate) async fn restock_refund(
         &self,
         ctx: &RequestContext,
         consumer: &str,
@@ -365,6 +364,33 @@ impl InventoryPort for InventoryModule {
         Ok(stock)
     }
 
+    #[tracing::instrument(name = "inventory.restock", skip_all, fields(module = "inventory", correlation_id = %ctx.correlation_id))]
+    async fn restock(&self, ctx: &RequestContext, input: RestockUnits) -> Result<SkuStock> {
+        let restock = domain::parse_restock(input)?;
+        let mut uow = self.db.begin().await?;
+        let threshold = require_sku(&mut uow, &restock.sku).await?;
+        let location_id = require_location(&mut uow, &restock.location).await?;
+        if !store::claim_restock(&mut uow, &restock.reference, &restock.sku, &location_id, restock.quantity).await? {
+            // Restocked before under this reference: a retried return puts nothing back twice.
+            let levels = store::levels(&mut uow, &restock.sku).await?;
+            drop(uow);
+            return Ok(domain::sku_stock(&restock.sku, &levels, threshold));
+        }
+        store::add_on_hand(&mut uow, &restock.sku, &location_id, restock.quantity).await?;
+        let movement = NewMovement {
+            sku: &restock.sku,
+            location_id: &location_id,
+            kind: MovementKind::Returned,
+            delta: restock.quantity,
+            reason: None,
+            reference: Some(&restock.reference),
+        };
+        store::insert_movement(&mut uow, movement).await?;
+        let stock = self.stock_moved(&mut uow, ctx, &restock.sku, &[location_id], restock.quantity).await?;
+        uow.commit().await?;
+        Ok(stock)
+    }
+
     #[tracing::instrument(name = "inventory.stock", skip_all, fields(module = "inventory", correlation_id = %_ctx.correlation_id))]
     async fn stock(&self, _ctx: &RequestContext, sku: &str) -> Result<SkuStock> {
         let mut c = self.reader().await?;
@@ -436,8 +462,13 @@ impl InventoryPort for InventoryModule {
     async fn reserve(&self, ctx: &RequestContext, input: ReserveStock) -> Result<Reservation> {
         let request = domain::parse_reserve(input)?;
         let skus: Vec<String> = request.lines.iter().map(|l| l.sku.clone()).collect();
-        // SKUs are never removed, so this check can run before taking the write lock.
-        let known = store::known_skus(&mut *self.reader().await?, &skus).await?;
+        // Locations and SKUs are never removed, so these checks can run before taking the write lock.
+        let mut c = self.reader().await?;
+        if let Some(code) = &request.location {
+            require_location(&mut c, code).await?;
+        }
+        let known = store::known_skus(&mut c, &skus).await?;
+        drop(c);
         if let Some(unknown) = skus.iter().find(|sku| !known.contains(sku)) {
             return Err(Error::not_found("sku", unknown));
         }

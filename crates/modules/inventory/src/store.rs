@@ -372,6 +372,30 @@ pub async fn ship_units(c: &mut AnyConnection, sku: &str, location_id: &str, qua
     Ok(done.rows_affected() == 1)
 }
 
+/// Claims a restock's reference and SKU; `false` when they were restocked before (a retried
+/// return), in which case nothing may change. The primary key decides between concurrent retries.
+pub async fn claim_restock(
+    c: &mut AnyConnection,
+    reference: &str,
+    sku: &str,
+    location_id: &str,
+    quantity: i64,
+) -> Result<bool> {
+    let done = query(
+        "INSERT INTO restocks (reference, sku, location_id, quantity, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (reference, sku) DO NOTHING",
+    )
+    .bind(reference)
+    .bind(sku)
+    .bind(location_id)
+    .bind(quantity)
+    .bind(time::to_db(&time::now()))
+    .execute(c)
+    .await
+    .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
 // ---- Movements -----------------------------------------------------------------------------
 
 fn movement_kind_to_db(kind: MovementKind) -> &'static str {

@@ -9,7 +9,7 @@ use comptoir_contracts::catalog::events::{self as catalog, ProductChanged};
 use comptoir_contracts::inventory::events::{self, ReservationChanged, StockChanged, StockLow};
 use comptoir_contracts::inventory::{
     AdjustStock, InventoryPort, LocationKind, MovementFilter, MovementKind, NewLocation, ReceiveStock,
-    ReservationLineInput, ReservationStatus, ReserveStock,
+    ReservationLineInput, ReservationStatus, ReserveStock, RestockUnits,
 };
 use comptoir_inventory::{CATALOG_SKUS, InventoryModule, MIGRATIONS, ORDERS};
 use comptoir_kernel::{Error, EventEnvelope, PageRequest, RequestContext, time};
@@ -114,6 +114,7 @@ fn reserve_input(reference: &str, lines: &[(&str, i64)]) -> ReserveStock {
             .map(|(sku, quantity)| ReservationLineInput { sku: sku.to_string(), quantity: *quantity })
             .collect(),
         ttl_seconds: None,
+        location: None,
     }
 }
 
@@ -618,6 +619,142 @@ async fn concurrent_reserves_and_releases_keep_the_books_straight() {
     .await
     .unwrap();
     assert_eq!(held, reserved, "the stock levels agree with the active reservations");
+}
+
+#[tokio::test]
+async fn a_reservation_limited_to_a_location_takes_only_its_units() {
+    let shop = open().await;
+    shop.announce(&["TEE", "CAP"]).await;
+    shop.location("central").await;
+    shop.location("paris-store").await;
+    shop.receive("TEE", "central", 50).await;
+    shop.receive("TEE", "paris-store", 2).await;
+    shop.receive("CAP", "central", 5).await;
+
+    let at_store = |reference: &str, lines: &[(&str, i64)]| ReserveStock {
+        location: Some("paris-store".into()),
+        ..reserve_input(reference, lines)
+    };
+    let r = shop.inventory.reserve(&ctx(), at_store("till-1", &[("TEE", 2)])).await.unwrap();
+    let lines: Vec<(&str, &str, i64)> =
+        r.lines.iter().map(|l| (l.sku.as_str(), l.location.as_str(), l.quantity)).collect();
+    assert_eq!(lines, [("TEE", "paris-store", 2)], "not from the fuller warehouse");
+
+    // The warehouse's fifty do not help the store: 409 naming the line and the location.
+    let e = shop.inventory.reserve(&ctx(), at_store("till-2", &[("TEE", 1)])).await.unwrap_err();
+    assert_eq!((e.status(), e.code(), field(&e)), (409, "insufficient-stock", "lines[0].quantity"));
+    assert_eq!(e.to_string(), "only 0 available for SKU TEE at paris-store");
+    let e = shop.inventory.reserve(&ctx(), at_store("till-2", &[("TEE", 0), ("CAP", 1)])).await.unwrap_err();
+    assert_eq!((e.status(), field(&e)), (422, "lines[0].quantity"));
+    let e = shop.inventory.reserve(&ctx(), at_store("till-2", &[("CAP", 1)])).await.unwrap_err();
+    assert_eq!(
+        (e.code(), e.to_string().as_str()),
+        ("insufficient-stock", "only 0 available for SKU CAP at paris-store")
+    );
+
+    // An unknown or blank location is a mistake in the request.
+    let nowhere = ReserveStock { location: Some("nowhere".into()), ..reserve_input("till-3", &[("TEE", 1)]) };
+    let e = shop.inventory.reserve(&ctx(), nowhere).await.unwrap_err();
+    assert_eq!((e.status(), field(&e)), (422, "location"));
+    let blank = ReserveStock { location: Some(" ".into()), ..reserve_input("till-3", &[("TEE", 1)]) };
+    assert_eq!(field(&shop.inventory.reserve(&ctx(), blank).await.unwrap_err()), "location");
+
+    // Committed, the units leave the store's shelf and nothing else.
+    shop.inventory.commit_reservation(&ctx(), r.id).await.unwrap();
+    let tee = shop.inventory.stock(&ctx(), "TEE").await.unwrap();
+    let levels: Vec<(&str, i64, i64)> =
+        tee.levels.iter().map(|l| (l.location.as_str(), l.on_hand, l.reserved)).collect();
+    assert_eq!(levels, [("central", 50, 0), ("paris-store", 0, 0)]);
+    assert_eq!(shop.events(events::RESERVATION_CREATED).await.len(), 1, "refusals reserve nothing");
+}
+
+#[tokio::test]
+async fn restocking_puts_units_back_once_per_reference_and_sku() {
+    let shop = open().await;
+    shop.announce(&["MUG", "TEE"]).await;
+    shop.location("central").await;
+    shop.location("paris-store").await;
+    shop.receive("MUG", "central", 10).await;
+    shop.inventory.set_low_stock_threshold(&ctx(), "MUG", Some(5)).await.unwrap();
+    let changed_before = shop.events(events::STOCK_CHANGED).await.len();
+
+    let restock = |sku: &str, location: &str, quantity, reference: &str| RestockUnits {
+        sku: sku.into(),
+        location: location.into(),
+        quantity,
+        reference: reference.into(),
+    };
+    let stock = shop.inventory.restock(&ctx(), restock("MUG", "paris-store", 2, "pos-return:1")).await.unwrap();
+    assert_eq!((stock.on_hand, stock.available, stock.low_stock_threshold), (12, 12, Some(5)));
+    let levels: Vec<(&str, i64)> = stock.levels.iter().map(|l| (l.location.as_str(), l.on_hand)).collect();
+    assert_eq!(levels, [("central", 10), ("paris-store", 2)]);
+
+    // The same reference and SKU again (a retried return): nothing changes, the stock answers.
+    let again = shop.inventory.restock(&ctx(), restock("MUG", "paris-store", 2, "pos-return:1")).await.unwrap();
+    assert_eq!((again.on_hand, again.levels.len()), (12, 2));
+    let again = shop.inventory.restock(&ctx(), restock("MUG", "central", 5, "pos-return:1")).await.unwrap();
+    assert_eq!(again.on_hand, 12, "not even elsewhere or for another quantity");
+    // Another SKU under the same reference, or the same SKU under another, is another restock.
+    shop.inventory.restock(&ctx(), restock("TEE", "paris-store", 1, "pos-return:1")).await.unwrap();
+    let stock = shop.inventory.restock(&ctx(), restock("MUG", "paris-store", 1, "pos-return:2")).await.unwrap();
+    assert_eq!(stock.on_hand, 13);
+    assert_eq!(shop.totals("TEE").await, (1, 0, 1));
+
+    let filter = MovementFilter { sku: Some("MUG".into()), location: Some("paris-store".into()) };
+    let moves = shop.inventory.movements(&ctx(), filter, PageRequest::default()).await.unwrap();
+    let seen: Vec<(MovementKind, i64, Option<&str>)> =
+        moves.items.iter().map(|m| (m.kind, m.delta, m.reference.as_deref())).collect();
+    assert_eq!(
+        seen,
+        [(MovementKind::Returned, 1, Some("pos-return:2")), (MovementKind::Returned, 2, Some("pos-return:1"))]
+    );
+    let changed: Vec<StockChanged> =
+        shop.events(events::STOCK_CHANGED).await[changed_before..].iter().map(|e| e.data_as().unwrap()).collect();
+    let changed: Vec<(&str, &str, i64, i64)> =
+        changed.iter().map(|c| (c.sku.as_str(), c.location.as_str(), c.on_hand, c.available)).collect();
+    assert_eq!(changed, [("MUG", "paris-store", 2, 12), ("TEE", "paris-store", 1, 1), ("MUG", "paris-store", 3, 13)]);
+
+    // Bad input and unknown things change nothing.
+    let e = shop.inventory.restock(&ctx(), restock("MUG", "paris-store", 0, " ")).await.unwrap_err();
+    assert_eq!((e.status(), fields_of(&e)), (422, vec!["quantity", "reference"]));
+    let e = shop.inventory.restock(&ctx(), restock("MUG", "nowhere", 1, "pos-return:3")).await.unwrap_err();
+    assert_eq!((e.status(), field(&e)), (422, "location"));
+    let e = shop.inventory.restock(&ctx(), restock("GHOST", "paris-store", 1, "pos-return:3")).await.unwrap_err();
+    assert!(matches!(&e, Error::NotFound { resource: "sku", id } if id == "GHOST"), "{e:?}");
+    // The refused reference was not used up.
+    let stock = shop.inventory.restock(&ctx(), restock("MUG", "paris-store", 1, "pos-return:3")).await.unwrap();
+    assert_eq!(stock.on_hand, 14);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_retries_of_a_restock_put_units_back_once() {
+    let shop = open().await;
+    shop.announce(&["MUG"]).await;
+    shop.location("paris-store").await;
+    let inventory = Arc::new(shop.inventory.clone());
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let inventory = inventory.clone();
+            tokio::spawn(async move {
+                let input = RestockUnits {
+                    sku: "MUG".into(),
+                    location: "paris-store".into(),
+                    quantity: 3,
+                    reference: "pos-return:7".into(),
+                };
+                inventory.restock(&ctx(), input).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().on_hand, 3);
+    }
+    assert_eq!(shop.totals("MUG").await, (3, 0, 3));
+    assert_eq!(shop.events(events::STOCK_CHANGED).await.len(), 1);
+}
+
+fn fields_of(e: &Error) -> Vec<&str> {
+    e.field_errors().iter().map(|f| f.field.as_str()).collect()
 }
 
 mod orders {

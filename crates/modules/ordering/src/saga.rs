@@ -286,6 +286,7 @@ impl OrderingModule {
                 .map(|l| ReservationLineInput { sku: l.sku.clone(), quantity: l.quantity })
                 .collect(),
             ttl_seconds: Some(self.config.reservation_ttl.as_secs().clamp(1, MAX_TTL_SECONDS)),
+            location: None,
         };
         let reservation = match self.ports.inventory.reserve(ctx, request).await {
             Ok(reservation) => reservation,
