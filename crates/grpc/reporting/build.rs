@@ -1,0 +1,11 @@
+//! Generates the reporting contract from proto/comptoir/reporting/v1/reporting.proto with protox
+//! (no system protoc); the shared messages come from comptoir-grpc.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../proto");
+    let files = protox::compile(["comptoir/reporting/v1/reporting.proto"], [root])?;
+    tonic_prost_build::configure().extern_path(".comptoir.common.v1", "::comptoir_grpc::pb").compile_fds(files)?;
+    println!("cargo:rerun-if-changed={root}/comptoir/reporting");
+    println!("cargo:rerun-if-changed={root}/comptoir/common");
+    Ok(())
+}
