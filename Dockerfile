@@ -39,6 +39,6 @@ ENV COMPTOIR_DATA_DIR=/var/lib/comptoir/data \
     COMPTOIR_LOG__FORMAT=json
 # 8080: the REST API (monolith or gateway); 9001-9011: the modules' services (gRPC, /healthz,
 # /readyz, /metrics on one port each).
-EXPOSE 8080 9000-9014
+EXPOSE 8080 9000-9017
 ENTRYPOINT ["comptoir"]
 CMD ["serve", "--demo"]

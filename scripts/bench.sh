@@ -25,7 +25,7 @@ DURATION=${DURATION:-10}
 PORT=${PORT:-18080}
 BACKEND=${BACKEND:-sqlite}
 BUS=${BUS:-memory}
-MODULES=(identity catalog inventory cart payment billing shipping notification ordering admin search webhooks recommendations api)
+MODULES=(identity catalog inventory cart payment billing shipping notification ordering admin search webhooks recommendations pos reporting audit api)
 
 if [ "${1:-}" = "events" ]; then
     cargo build --release --locked -p comptoir-bench --bin comptoir-bench-events

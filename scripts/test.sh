@@ -15,9 +15,10 @@ cd "$(dirname "$0")/.."
 # Crates whose test suites also run against PostgreSQL (COMPTOIR_TEST_BACKEND=postgres). The
 # whole application (`comptoir`) runs there too, on RabbitMQ: every module on a PostgreSQL schema
 # of its own, events through the broker, as a production deployment runs.
-POSTGRES_SUITES=(comptoir-storage comptoir-eventbus comptoir-identity comptoir-catalog comptoir-inventory comptoir-cart comptoir-ordering comptoir-payment comptoir-billing comptoir-shipping comptoir-notification comptoir-admin comptoir-search comptoir-webhooks comptoir-recommendations
+POSTGRES_SUITES=(comptoir-storage comptoir-eventbus comptoir-identity comptoir-catalog comptoir-inventory comptoir-cart comptoir-ordering comptoir-payment comptoir-billing comptoir-shipping comptoir-notification comptoir-admin comptoir-search comptoir-webhooks comptoir-recommendations comptoir-pos comptoir-reporting comptoir-audit
     comptoir-identity-grpc comptoir-catalog-grpc comptoir-inventory-grpc comptoir-cart-grpc comptoir-ordering-grpc
-    comptoir-payment-grpc comptoir-billing-grpc comptoir-shipping-grpc comptoir-notification-grpc comptoir-admin-grpc comptoir-search-grpc comptoir-webhooks-grpc comptoir-recommendations-grpc)
+    comptoir-payment-grpc comptoir-billing-grpc comptoir-shipping-grpc comptoir-notification-grpc comptoir-admin-grpc comptoir-search-grpc comptoir-webhooks-grpc comptoir-recommendations-grpc
+    comptoir-pos-grpc comptoir-reporting-grpc comptoir-audit-grpc)
 # The Kafka-protocol broker the Kafka tests start (in-memory storage); built once, then cached.
 TANSU_VERSION=0.6.0
 TOOLS_DIR="${COMPTOIR_TOOLS_DIR:-$HOME/.cache/comptoir/tools}"

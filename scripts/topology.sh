@@ -38,10 +38,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # In start order: each after the modules it calls.
-MODULES=(identity catalog inventory cart payment billing shipping notification ordering admin search webhooks recommendations)
+MODULES=(identity catalog inventory cart payment billing shipping notification ordering admin search webhooks recommendations pos reporting audit)
 declare -A PORTS=(
     [identity]=9001 [catalog]=9002 [inventory]=9003 [cart]=9004 [ordering]=9005
-    [payment]=9006 [billing]=9007 [shipping]=9008 [admin]=9009 [notification]=9011 [search]=9012 [webhooks]=9013 [recommendations]=9014
+    [payment]=9006 [billing]=9007 [shipping]=9008 [admin]=9009 [notification]=9011 [search]=9012 [webhooks]=9013 [recommendations]=9014 [pos]=9015 [reporting]=9016 [audit]=9017
 )
 # The front roles, in start order after the services: each runs no module, has a database of its own
 # (named after the role; the gateway's is `api`) and reaches every module through its service.

@@ -107,6 +107,9 @@ impl FromRequestParts<ApiState> for Caller {
             Some(Credential::ApiKey(key)) => Some(state.authenticator.api_key(&key).await?),
         };
         if let Some(principal) = &principal {
+            if let Some(scope) = parts.extensions.get::<crate::audit::AuditScope>() {
+                scope.caller(principal);
+            }
             state.rate_limiter.check_principal(principal)?;
         }
         let actor = principal

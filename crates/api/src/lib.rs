@@ -5,7 +5,9 @@
 //! ids, request metrics, idempotency keys, body limits, timeouts and panics turned into problems.
 //! The OpenAPI document is generated from the handlers' annotations and served at `/openapi.json`.
 
+pub mod audit;
 pub mod context;
+pub mod csv_export;
 pub mod extract;
 pub mod idempotency;
 pub mod maintenance;
@@ -30,7 +32,7 @@ pub use state::{ApiSettings, ApiState, Authenticator, DbProbe, IdentityAuthentic
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Comptoir API", description = "The commerce backbone: identity, catalog, inventory, cart, checkout, payment, billing, shipping, notification and the shop's settings."),
+    info(title = "Comptoir API", description = "The commerce backbone: identity, catalog, inventory, cart, checkout, payment, billing, shipping, notification, search, recommendations, reporting, webhooks, point of sale, audit and the shop's settings."),
     modifiers(&SecuritySchemes),
     tags(
         (name = "auth", description = "Registration, login, tokens"),
@@ -47,6 +49,9 @@ pub use state::{ApiSettings, ApiState, Authenticator, DbProbe, IdentityAuthentic
         (name = "admin: fulfilment", description = "Staff: tax rules, invoices, shipping zones and methods, tracking, the mailbox"),
         (name = "admin: search", description = "Staff: rebuilding the search index and the recommendations, the index's status"),
         (name = "admin: webhooks", description = "Staff: third-party apps' webhook subscriptions, delivery log, redelivery"),
+        (name = "admin: reports", description = "Staff: sales by day, channel, product, category and seller; refunds; stock value; cart conversion; CSV"),
+        (name = "point of sale", description = "A store's till: scanning, cash and card sales, receipts, returns"),
+        (name = "admin: audit", description = "Admins: staff actions and security events"),
         (name = "admin: operations", description = "Staff: dead-lettered events"),
         (name = "admin: settings", description = "Staff: the shop's name, default channel and currency, maintenance mode"),
         (name = "shop", description = "The shop's public settings"),
@@ -83,6 +88,9 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .merge(routes::admin_inventory::routes())
         .merge(routes::admin_operations::routes())
         .merge(routes::admin_webhooks::routes())
+        .merge(routes::reporting::routes())
+        .merge(routes::pos::routes())
+        .merge(routes::audit::routes())
         .merge(routes::orders::routes())
         .merge(routes::admin_orders::routes())
         .merge(routes::admin_fulfilment::routes())
@@ -120,6 +128,10 @@ pub fn router(state: ApiState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), maintenance::gate))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_by_ip))
+        .layer(middleware::from_fn_with_state(
+            audit::AuditLayer { trail: state.audit_trail.clone(), source: "api" },
+            audit::record_requests,
+        ))
         .layer(middleware::from_fn(observability::track_requests))
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -124,6 +124,12 @@ const METRICS: &[Description] = &[
         "Webhook delivery attempts, by outcome (delivered, retrying, failed, discarded).",
     ),
     histogram("comptoir_webhook_delivery_seconds", "Time a webhook endpoint took to answer an attempt."),
+    // Audit.
+    counter("comptoir_audit_entries_recorded_total", "Audit entries a front-end wrote to the audit module."),
+    counter(
+        "comptoir_audit_entries_dropped_total",
+        "Audit entries lost: the front-end's queue was full or the audit module kept failing.",
+    ),
     // Events: the outboxes, the bus, the consumers.
     gauge("comptoir_outbox_backlog", "Events in a module's outbox not yet published, by module."),
     gauge_seconds(
@@ -184,6 +190,8 @@ fn describe() {
         }
     }
     metrics::counter!("comptoir_checkouts_total", "outcome" => "confirmed", "reason" => "none").increment(0);
+    // Alerted on: present from the start, so that the first loss is an increase.
+    metrics::counter!("comptoir_audit_entries_dropped_total").increment(0);
     for reason in CHECKOUT_CANCEL_REASONS {
         metrics::counter!("comptoir_checkouts_total", "outcome" => "cancelled", "reason" => reason).increment(0);
     }

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use comptoir_contracts::admin::AdminPort;
+use comptoir_contracts::audit::AuditPort;
 use comptoir_contracts::billing::BillingPort;
 use comptoir_contracts::cart::CartPort;
 use comptoir_contracts::catalog::CatalogPort;
@@ -10,7 +11,9 @@ use comptoir_contracts::inventory::InventoryPort;
 use comptoir_contracts::notification::NotificationPort;
 use comptoir_contracts::ordering::OrderingPort;
 use comptoir_contracts::payment::PaymentPort;
+use comptoir_contracts::pos::PosPort;
 use comptoir_contracts::recommendations::RecommendationsPort;
+use comptoir_contracts::reporting::ReportingPort;
 use comptoir_contracts::search::SearchPort;
 use comptoir_contracts::shipping::ShippingPort;
 use comptoir_contracts::webhooks::WebhooksPort;
@@ -85,6 +88,12 @@ pub struct ApiState {
     pub search: Arc<dyn SearchPort>,
     pub webhooks: Arc<dyn WebhooksPort>,
     pub recommendations: Arc<dyn RecommendationsPort>,
+    pub reporting: Arc<dyn ReportingPort>,
+    pub pos: Arc<dyn PosPort>,
+    /// Read by admins; written through [`audit_trail`](Self::audit_trail).
+    pub audit: Arc<dyn AuditPort>,
+    /// Where this front-end's audit entries queue on their way to the audit module.
+    pub audit_trail: Arc<crate::audit::AuditTrail>,
     /// The admin settings as the API acts on them (maintenance mode), read at most every few seconds.
     pub shop_settings: Arc<ShopSettingsCache>,
     pub bus: Arc<dyn EventBus>,

@@ -7,9 +7,12 @@ use std::time::Duration;
 use anyhow::Context;
 use comptoir_admin::{AdminConfig, AdminModule};
 use comptoir_admin_grpc::AdminClient;
+use comptoir_api::audit::AuditTrail;
 use comptoir_api::maintenance::ShopSettingsCache;
 use comptoir_api::rate_limit::RateLimiter;
 use comptoir_api::{ApiSettings, ApiState, Authenticator, DbProbe, IdempotencyStore, IdentityAuthenticator, Probe};
+use comptoir_audit::AuditModule;
+use comptoir_audit_grpc::AuditClient;
 use comptoir_billing::{BillingConfig, BillingModule};
 use comptoir_billing_grpc::BillingClient;
 use comptoir_cart::CartModule;
@@ -18,6 +21,7 @@ use comptoir_catalog::CatalogModule;
 use comptoir_catalog_grpc::CatalogClient;
 use comptoir_contracts::address::PostalAddress;
 use comptoir_contracts::admin::AdminPort;
+use comptoir_contracts::audit::AuditPort;
 use comptoir_contracts::billing::{BillingPort, Party};
 use comptoir_contracts::cart::CartPort;
 use comptoir_contracts::catalog::CatalogPort;
@@ -26,7 +30,9 @@ use comptoir_contracts::inventory::InventoryPort;
 use comptoir_contracts::notification::NotificationPort;
 use comptoir_contracts::ordering::OrderingPort;
 use comptoir_contracts::payment::PaymentPort;
+use comptoir_contracts::pos::PosPort;
 use comptoir_contracts::recommendations::RecommendationsPort;
+use comptoir_contracts::reporting::ReportingPort;
 use comptoir_contracts::search::SearchPort;
 use comptoir_contracts::shipping::ShippingPort;
 use comptoir_contracts::webhooks::WebhooksPort;
@@ -43,8 +49,12 @@ use comptoir_ordering::{OrderingConfig, OrderingModule, OrderingPorts};
 use comptoir_ordering_grpc::OrderingClient;
 use comptoir_payment::{PaymentConfig, PaymentModule};
 use comptoir_payment_grpc::PaymentClient;
+use comptoir_pos::PosModule;
+use comptoir_pos_grpc::PosClient;
 use comptoir_recommendations::RecommendationsModule;
 use comptoir_recommendations_grpc::RecommendationsClient;
+use comptoir_reporting::ReportingModule;
+use comptoir_reporting_grpc::ReportingClient;
 use comptoir_search::{SearchConfig, SearchModule, SearchPorts};
 use comptoir_search_grpc::SearchClient;
 use comptoir_shipping::{ShippingConfig, ShippingModule};
@@ -76,6 +86,11 @@ pub struct App {
     pub search: Arc<dyn SearchPort>,
     pub webhooks: Arc<dyn WebhooksPort>,
     pub recommendations: Arc<dyn RecommendationsPort>,
+    pub pos: Arc<dyn PosPort>,
+    pub reporting: Arc<dyn ReportingPort>,
+    pub audit: Arc<dyn AuditPort>,
+    /// The front-ends' audit entries on their way to the audit module.
+    pub audit_trail: Arc<AuditTrail>,
     /// How the API tells who calls: the identity port, or a cache in front of its service.
     pub authenticator: Arc<dyn Authenticator>,
     /// The admin settings as this process acts on them, shared by the API and the web pages so
@@ -91,6 +106,7 @@ pub struct App {
     ordering_module: Option<OrderingModule>,
     search_module: Option<SearchModule>,
     webhooks_module: Option<WebhooksModule>,
+    pos_module: Option<PosModule>,
     api_db: Option<Db>,
     /// The connections to the services this process calls.
     remotes: remote::Remotes,
@@ -130,6 +146,9 @@ impl App {
         let search_db = local_db(Module::Search, &comptoir_search::MIGRATIONS).await?;
         let webhooks_db = local_db(Module::Webhooks, &comptoir_webhooks::MIGRATIONS).await?;
         let recommendations_db = local_db(Module::Recommendations, &comptoir_recommendations::MIGRATIONS).await?;
+        let pos_db = local_db(Module::Pos, &comptoir_pos::MIGRATIONS).await?;
+        let reporting_db = local_db(Module::Reporting, &comptoir_reporting::MIGRATIONS).await?;
+        let audit_db = local_db(Module::Audit, &comptoir_audit::MIGRATIONS).await?;
         let api_db = match role.own_database() {
             Some(name) => Some(open(&config, name, &comptoir_api::IDEMPOTENCY_MIGRATIONS).await?),
             None => None,
@@ -257,6 +276,36 @@ impl App {
             }
             None => Arc::new(RecommendationsClient::new(remotes.get(Module::Recommendations)?)),
         };
+        let pos_module = pos_db.map(|db| {
+            let ports = comptoir_pos::PosPorts {
+                catalog: catalog.clone(),
+                inventory: inventory.clone(),
+                payment: payment.clone(),
+                billing: billing.clone(),
+            };
+            PosModule::new(db, ports)
+        });
+        let pos: Arc<dyn PosPort> = match &pos_module {
+            Some(module) => Arc::new(module.clone()),
+            None => Arc::new(PosClient::new(remotes.get(Module::Pos)?)),
+        };
+        let reporting: Arc<dyn ReportingPort> = match reporting_db {
+            Some(db) => {
+                let module = ReportingModule::new(db, catalog.clone(), ordering.clone(), pos.clone());
+                consumers.extend(module.consumers());
+                Arc::new(module)
+            }
+            None => Arc::new(ReportingClient::new(remotes.get(Module::Reporting)?)),
+        };
+        let audit: Arc<dyn AuditPort> = match audit_db {
+            Some(db) => {
+                let module = AuditModule::new(db);
+                consumers.extend(module.consumers());
+                Arc::new(module)
+            }
+            None => Arc::new(AuditClient::new(remotes.get(Module::Audit)?)),
+        };
+        let audit_trail = AuditTrail::start(audit.clone());
 
         // The API's database where there is one; otherwise the module's own.
         let home_db = api_db.clone().or_else(|| databases.first().cloned()).context("no database to keep events in")?;
@@ -302,6 +351,10 @@ impl App {
             search,
             webhooks,
             recommendations,
+            pos,
+            reporting,
+            audit,
+            audit_trail,
             authenticator,
             bus,
             dual_write,
@@ -310,6 +363,7 @@ impl App {
             ordering_module,
             search_module,
             webhooks_module,
+            pos_module,
             api_db,
             remotes,
             background: Vec::new(),
@@ -328,6 +382,9 @@ impl App {
         }
         if let Some(ordering) = &self.ordering_module {
             self.background.push(tokio::spawn(ordering.clone().run_stale_checkout_sweeper(sweep)));
+        }
+        if let Some(pos) = &self.pos_module {
+            self.background.push(tokio::spawn(pos.clone().run_stale_sale_sweeper(sweep)));
         }
         if let Some(search) = &self.search_module {
             let poll = Duration::from_millis(self.config.search.poll_ms.max(10));
@@ -384,6 +441,9 @@ impl App {
                 Module::Recommendations => {
                     set.add(comptoir_recommendations_grpc::service(self.recommendations.clone()))
                 }
+                Module::Pos => set.add(comptoir_pos_grpc::service(self.pos.clone())),
+                Module::Reporting => set.add(comptoir_reporting_grpc::service(self.reporting.clone())),
+                Module::Audit => set.add(comptoir_audit_grpc::service(self.audit.clone())),
             };
         }
         set
@@ -437,6 +497,10 @@ impl App {
             search: self.search.clone(),
             webhooks: self.webhooks.clone(),
             recommendations: self.recommendations.clone(),
+            reporting: self.reporting.clone(),
+            pos: self.pos.clone(),
+            audit: self.audit.clone(),
+            audit_trail: self.audit_trail.clone(),
             shop_settings: self.shop_settings.clone(),
             bus: self.bus.clone(),
             dead_letters: self.dead_letter_office(),
@@ -467,6 +531,10 @@ impl App {
             search: self.search.clone(),
             webhooks: self.webhooks.clone(),
             recommendations: self.recommendations.clone(),
+            reporting: self.reporting.clone(),
+            pos: self.pos.clone(),
+            audit: self.audit.clone(),
+            audit_trail: self.audit_trail.clone(),
             shop_settings: self.shop_settings.clone(),
             dead_letters: self.dead_letter_office(),
             probes: self.probes(),
@@ -507,6 +575,8 @@ impl App {
                 backlog += outbox::backlog(db).await?.0;
             }
             if backlog == 0 && self.bus.in_flight() == 0 && self.search_pending().await? == 0 {
+                // What the front-ends saw is written too, so that a test reads it back.
+                self.audit_trail.flush().await;
                 return Ok(());
             }
             anyhow::ensure!(tokio::time::Instant::now() < deadline, "events still pending after {timeout:?}");

@@ -93,6 +93,9 @@ fn migrations_of(name: &str) -> Option<&'static Migrations> {
         Some(Module::Search) => &comptoir_search::MIGRATIONS,
         Some(Module::Webhooks) => &comptoir_webhooks::MIGRATIONS,
         Some(Module::Recommendations) => &comptoir_recommendations::MIGRATIONS,
+        Some(Module::Pos) => &comptoir_pos::MIGRATIONS,
+        Some(Module::Reporting) => &comptoir_reporting::MIGRATIONS,
+        Some(Module::Audit) => &comptoir_audit::MIGRATIONS,
         None if database_names().contains(&name) => &comptoir_api::IDEMPOTENCY_MIGRATIONS,
         None => return None,
     })

@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use comptoir_contracts::address::PostalAddress;
 use comptoir_contracts::billing::NewTaxRule;
 use comptoir_contracts::catalog::{
     NewCategory, NewCollection, NewProduct, NewVariant, PriceInput, ProductFilter, Visibility,
 };
 use comptoir_contracts::identity::{NewSeller, NewStaff, RegisterCustomer, Role};
 use comptoir_contracts::inventory::{LocationKind, NewLocation, ReceiveStock};
+use comptoir_contracts::pos::StoreInput;
 use comptoir_contracts::shipping::{NewShippingMethod, NewZone, Rate, WeightBracket};
 use comptoir_kernel::{Currency, PageRequest, RequestContext};
 use uuid::Uuid;
@@ -21,6 +23,8 @@ use crate::app::App;
 
 pub const ADMIN_EMAIL: &str = "admin@comptoir.test";
 pub const ADMIN_PASSWORD: &str = "demo-admin-password";
+pub const CASHIER_EMAIL: &str = "cashier@comptoir.test";
+pub const CASHIER_PASSWORD: &str = "demo-cashier-password";
 pub const CUSTOMER_EMAIL: &str = "customer@comptoir.test";
 pub const CUSTOMER_PASSWORD: &str = "demo-customer-password";
 
@@ -187,6 +191,18 @@ pub async fn load(app: &App, products: usize) -> anyhow::Result<()> {
         .await
         .context("creating the demo admin")?;
     app.identity
+        .create_staff(
+            &ctx,
+            NewStaff {
+                email: CASHIER_EMAIL.into(),
+                password: CASHIER_PASSWORD.into(),
+                name: "Demo Cashier".into(),
+                roles: vec![Role::Cashier],
+            },
+        )
+        .await
+        .context("creating the demo cashier")?;
+    app.identity
         .register_customer(
             &ctx,
             RegisterCustomer {
@@ -212,6 +228,29 @@ pub async fn load(app: &App, products: usize) -> anyhow::Result<()> {
         app.inventory.create_location(&ctx, NewLocation { code: code.into(), name: name.into(), kind }).await?;
     }
 
+    // The Lyon store sells at its till too.
+    app.pos
+        .upsert_store(
+            &ctx,
+            StoreInput {
+                location: "lyon-store".into(),
+                name: "Comptoir Lyon".into(),
+                address: PostalAddress {
+                    name: "Comptoir Lyon".into(),
+                    line1: "12 rue de la République".into(),
+                    line2: None,
+                    city: "Lyon".into(),
+                    postal_code: "69002".into(),
+                    region: None,
+                    country: "FR".into(),
+                    phone: None,
+                },
+                channel: None,
+                currency: None,
+            },
+        )
+        .await
+        .context("setting up the Lyon store's till")?;
     create_taxes_and_shipping(app, &ctx).await?;
     let categories = create_categories(app, &ctx).await?;
     let mut product_ids = Vec::with_capacity(products);
@@ -418,5 +457,6 @@ fn demo_product(i: usize, family: &Family, seller_id: Uuid, category: Uuid) -> N
 
 fn print_credentials() {
     println!("  staff admin:   {ADMIN_EMAIL} / {ADMIN_PASSWORD}   (POST /api/v1/staff/auth/login)");
+    println!("  store cashier: {CASHIER_EMAIL} / {CASHIER_PASSWORD}   (the back office's till)");
     println!("  demo customer: {CUSTOMER_EMAIL} / {CUSTOMER_PASSWORD}   (POST /api/v1/auth/login)");
 }

@@ -27,11 +27,14 @@ pub enum Module {
     Search,
     Webhooks,
     Recommendations,
+    Pos,
+    Reporting,
+    Audit,
 }
 
 impl Module {
     /// In the order they are built: each after the modules it calls.
-    pub const ALL: [Module; 13] = [
+    pub const ALL: [Module; 16] = [
         Module::Identity,
         Module::Catalog,
         Module::Inventory,
@@ -45,6 +48,9 @@ impl Module {
         Module::Search,
         Module::Webhooks,
         Module::Recommendations,
+        Module::Pos,
+        Module::Reporting,
+        Module::Audit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +68,9 @@ impl Module {
             Module::Search => "search",
             Module::Webhooks => "webhooks",
             Module::Recommendations => "recommendations",
+            Module::Pos => "pos",
+            Module::Reporting => "reporting",
+            Module::Audit => "audit",
         }
     }
 
@@ -85,6 +94,9 @@ impl Module {
             Module::Search => 9012,
             Module::Webhooks => 9013,
             Module::Recommendations => 9014,
+            Module::Pos => 9015,
+            Module::Reporting => 9016,
+            Module::Audit => 9017,
         }
     }
 
@@ -97,6 +109,9 @@ impl Module {
             // Only to rebuild its counts from the orders.
             Module::Recommendations => &[Module::Ordering],
             Module::Cart => &[Module::Catalog, Module::Inventory],
+            Module::Pos => &[Module::Catalog, Module::Inventory, Module::Payment, Module::Billing],
+            // Prices and categories from the catalog; orders and till sales only to rebuild.
+            Module::Reporting => &[Module::Catalog, Module::Ordering, Module::Pos],
             Module::Ordering => {
                 &[Module::Cart, Module::Catalog, Module::Inventory, Module::Payment, Module::Billing, Module::Shipping]
             }

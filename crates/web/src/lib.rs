@@ -21,9 +21,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
+use comptoir_api::audit::AuditLayer;
 use comptoir_api::maintenance::ShopSettingsCache;
 use comptoir_api::{Authenticator, Probe};
 use comptoir_contracts::admin::AdminPort;
+use comptoir_contracts::audit::AuditPort;
 use comptoir_contracts::billing::BillingPort;
 use comptoir_contracts::cart::CartPort;
 use comptoir_contracts::catalog::CatalogPort;
@@ -32,7 +34,9 @@ use comptoir_contracts::inventory::InventoryPort;
 use comptoir_contracts::notification::NotificationPort;
 use comptoir_contracts::ordering::OrderingPort;
 use comptoir_contracts::payment::PaymentPort;
+use comptoir_contracts::pos::PosPort;
 use comptoir_contracts::recommendations::RecommendationsPort;
+use comptoir_contracts::reporting::ReportingPort;
 use comptoir_contracts::search::SearchPort;
 use comptoir_contracts::shipping::ShippingPort;
 use comptoir_contracts::webhooks::WebhooksPort;
@@ -56,6 +60,11 @@ pub struct WebState {
     pub search: Arc<dyn SearchPort>,
     pub webhooks: Arc<dyn WebhooksPort>,
     pub recommendations: Arc<dyn RecommendationsPort>,
+    pub reporting: Arc<dyn ReportingPort>,
+    pub pos: Arc<dyn PosPort>,
+    pub audit: Arc<dyn AuditPort>,
+    /// Where the back office's audit entries (staff actions, failed sign-ins, denials) queue.
+    pub audit_trail: Arc<comptoir_api::audit::AuditTrail>,
     pub shop_settings: Arc<ShopSettingsCache>,
     pub dead_letters: DeadLetterOffice,
     pub probes: Vec<Arc<dyn Probe>>,
@@ -97,10 +106,19 @@ fn finish(routes: Router<WebState>, state: WebState, app: session::App) -> Route
     comptoir_api::observability::prometheus();
     let operations = comptoir_api::observability::operations_router(state.probes.clone(), state.event_bus.clone());
     let settings = state.settings.clone();
-    routes
+    let routes = routes
         .route("/static/{file}", axum::routing::get(view::static_file))
         .fallback(view::not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), session::load))
+        .layer(middleware::from_fn_with_state(state.clone(), session::load));
+    // Outside the session layer, which tells it who the staff member is.
+    let routes = match app {
+        session::App::BackOffice => routes.layer(middleware::from_fn_with_state(
+            AuditLayer { trail: state.audit_trail.clone(), source: "backoffice" },
+            comptoir_api::audit::record_requests,
+        )),
+        session::App::Storefront => routes,
+    };
+    routes
         .layer(middleware::from_fn_with_state(state.clone(), security::csrf))
         .layer(axum::Extension(app))
         .layer(middleware::from_fn(comptoir_api::observability::track_requests))

@@ -231,6 +231,9 @@ pub async fn load(State(state): State<WebState>, mut req: Request, next: Next) -
     }
     if let Some(principal) = &session.principal {
         session.ctx = RequestContext::new(correlation_id, principal.actor());
+        if let Some(scope) = req.extensions().get::<comptoir_api::audit::AuditScope>() {
+            scope.caller(principal);
+        }
     }
     let ending = session.clone();
     req.extensions_mut().insert(session);

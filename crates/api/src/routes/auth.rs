@@ -1,5 +1,6 @@
 //! Registration, login, token refresh and logout, for customers and staff.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use comptoir_contracts::cart::Cart;
@@ -10,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::audit::AuditScope;
 use crate::context::Caller;
 use crate::extract::Json;
 use crate::problem::{ApiResult, Problem};
@@ -68,11 +70,17 @@ struct CustomerLogin {
     responses((status = 200, body = CustomerLogin), (status = 401, body = Problem, description = "Wrong email or password")))]
 async fn login(
     State(state): State<ApiState>,
+    scope: Option<Extension<AuditScope>>,
     caller: Caller,
     Json(input): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<CustomerLogin>> {
     let credentials = Credentials { email: input.email, password: input.password };
-    let (customer, tokens) = state.identity.login_customer(&caller.ctx, credentials).await?;
+    let email = credentials.email.clone();
+    let (customer, tokens) = state
+        .identity
+        .login_customer(&caller.ctx, credentials)
+        .await
+        .inspect_err(|e| audit_failure(&scope, e, &email, "customer"))?;
     let cart = match input.cart {
         Some(anonymous) => Some(state.cart.merge(&caller.ctx, anonymous.id, &anonymous.token, customer.id).await?),
         None => None,
@@ -116,9 +124,27 @@ struct StaffLogin {
     responses((status = 200, body = StaffLogin), (status = 401, body = Problem)))]
 async fn staff_login(
     State(state): State<ApiState>,
+    scope: Option<Extension<AuditScope>>,
     caller: Caller,
     Json(input): Json<Credentials>,
 ) -> ApiResult<axum::Json<StaffLogin>> {
-    let (staff, tokens) = state.identity.login_staff(&caller.ctx, input).await?;
+    let email = input.email.clone();
+    let (staff, tokens) = state
+        .identity
+        .login_staff(&caller.ctx, input)
+        .await
+        .inspect_err(|e| audit_failure(&scope, e, &email, "staff"))?;
     Ok(axum::Json(StaffLogin { staff, tokens }))
+}
+
+/// Wrong credentials are a security event; other failures (bad input, an outage) are not.
+fn audit_failure(
+    scope: &Option<Extension<AuditScope>>,
+    error: &comptoir_kernel::Error,
+    email: &str,
+    account: &'static str,
+) {
+    if let (Some(Extension(scope)), comptoir_kernel::Error::Unauthorized(_)) = (scope, error) {
+        scope.login_failed(email, account);
+    }
 }

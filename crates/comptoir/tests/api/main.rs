@@ -5,6 +5,7 @@ mod shop;
 mod support;
 
 mod admin;
+mod audit;
 mod auth;
 mod cart;
 mod catalog;
@@ -18,3 +19,4 @@ mod platform;
 mod recommendations;
 mod robustness;
 mod search;
+mod store_sales;

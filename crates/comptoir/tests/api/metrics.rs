@@ -584,7 +584,7 @@ fn prometheus_scrapes_every_role_and_loads_the_alerts() {
         let port = url.trim_end_matches("/readyz").rsplit(':').next().expect("a port");
         roles.insert(format!("{name}:{port}"));
     }
-    assert_eq!(roles.len(), 16, "thirteen services, the gateway, the storefront and the back office: {roles:?}");
+    assert_eq!(roles.len(), 19, "sixteen services, the gateway, the storefront and the back office: {roles:?}");
 
     for (file, expected) in
         [("deploy/prometheus/prometheus.yml", Some(&roles)), ("deploy/prometheus/prometheus-monolith.yml", None)]

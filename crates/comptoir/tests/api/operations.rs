@@ -247,8 +247,10 @@ async fn dead_letters_are_purged_through_the_api_and_the_office() {
         t.app.bus.publish(&bogus).await.unwrap();
     }
     t.settle().await;
-    // Search reads product events too and gives up on them alike: this test is about inventory's.
+    // Search and reporting read product events too and give up on them alike: this test is about
+    // inventory's.
     assert_eq!(t.app.dead_letter_office().purge_all(Some(comptoir_search::PRODUCTS)).await.unwrap(), 3);
+    assert_eq!(t.app.dead_letter_office().purge_all(Some(comptoir_reporting::CATALOG)).await.unwrap(), 3);
     let letters = t.get("/api/v1/admin/dead-letters", Some(&admin)).await.expect(200);
     assert_eq!(letters["total"], 3);
     let id = letters["items"][0]["id"].as_str().unwrap().to_string();

@@ -123,8 +123,10 @@ async fn a_failing_consumer_dead_letters_and_replays_through_the_api() {
         comptoir_kernel::EventEnvelope::new(&ctx, "catalog", "product.item.created", json!({"unexpected": true}));
     t.app.bus.publish(&bogus).await.unwrap();
     t.settle().await;
-    // Search reads product events too and gives up on this one alike: the test follows inventory's.
+    // Search and reporting read product events too and give up on this one alike: the test
+    // follows inventory's.
     assert_eq!(t.app.dead_letter_office().purge_all(Some(comptoir_search::PRODUCTS)).await.unwrap(), 1);
+    assert_eq!(t.app.dead_letter_office().purge_all(Some(comptoir_reporting::CATALOG)).await.unwrap(), 1);
     let letters = t.get("/api/v1/admin/dead-letters", Some(&admin)).await.expect(200);
     assert_eq!(letters["total"], 1);
     let letter = &letters["items"][0];

@@ -9,7 +9,7 @@ use comptoir_eventbus::EventBus;
 use comptoir_storage::{Backend, Db, testing};
 
 /// Every database the application opens.
-pub const MODULES: [&str; 16] = [
+pub const MODULES: [&str; 19] = [
     "identity",
     "catalog",
     "inventory",
@@ -23,6 +23,9 @@ pub const MODULES: [&str; 16] = [
     "search",
     "webhooks",
     "recommendations",
+    "pos",
+    "reporting",
+    "audit",
     "api",
     "storefront",
     "backoffice",

@@ -323,3 +323,120 @@ async fn staff_subscribe_an_app_to_webhooks_and_read_its_deliveries() {
     assert_eq!(disabled.status, 303);
     assert!(staff.get(&format!("/webhooks/{id}")).await.body.contains("Disabled"));
 }
+
+/// The distinct values of the hidden `name` fields of a page (each form of the till carries the
+/// basket), unescaped, in order.
+fn hidden_values(body: &str, name: &str) -> Vec<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let mut values: Vec<String> = body
+        .split(&marker)
+        .skip(1)
+        .map(|rest| {
+            let raw = rest.split('"').next().unwrap_or_default();
+            raw.replace("&quot;", "\"")
+                .replace("&#34;", "\"")
+                .replace("&#39;", "'")
+                .replace("&#x27;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    values.retain(|v| seen.insert(v.clone()));
+    values
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cashier_sells_at_the_till_and_admins_see_it_in_the_reports_and_the_audit_log() {
+    use serde_json::json;
+    let shop = support::spawn_app().await;
+    let admin = shop.admin_token().await;
+    shop.stocked_product(&admin, "TILL", 10).await;
+    shop.post("/api/v1/admin/locations", Some(&admin), json!({"code": "nice-store", "name": "Nice", "kind": "store"}))
+        .await
+        .expect(201);
+    shop.post("/api/v1/admin/stock/receive", Some(&admin), json!({"sku": "TILL-S", "location": "nice-store", "quantity": 4}))
+        .await
+        .expect(200);
+    let prices = json!({"prices": [{"channel": "store", "amount": 1500, "currency": "EUR"}]});
+    shop.call(reqwest::Method::PUT, "/api/v1/admin/variants/TILL-S/prices", Some(&admin), Some(prices)).await.expect(200);
+    shop.staff_token("till@shop.test", &["cashier"]).await;
+    let web = shop.start_web().await;
+
+    // Without a store set up, the cashier is told whom to ask; the admin sets one up.
+    let mut cashier = Visitor::new(&web.backoffice);
+    cashier.get("/login").await;
+    let wrong = cashier.post("/login", &[("email", "till@shop.test"), ("password", "not-the-password")]).await;
+    assert_eq!(wrong.status, 422, "a failed sign-in comes back to the form");
+    cashier.post("/login", &[("email", "till@shop.test"), ("password", "staff-password-123")]).await;
+    let empty = cashier.get("/till").await;
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert!(empty.body.contains("pos:manage"), "{}", empty.body);
+    assert_eq!(cashier.get("/till/stores").await.status, 403, "setting stores up is for pos:manage");
+    assert_eq!(cashier.get("/reports/sales").await.status, 403);
+
+    let mut manager = Visitor::new(&web.backoffice);
+    manager.get("/login").await;
+    manager.post("/login", &[("email", "root@shop.test"), ("password", "staff-password-123")]).await;
+    let store = [
+        ("location", "nice-store"),
+        ("name", "Comptoir Nice"),
+        ("line1", "1 promenade des Anglais"),
+        ("postal_code", "06000"),
+        ("city", "Nice"),
+        ("country", "FR"),
+        ("channel", "store"),
+        ("currency", "EUR"),
+    ];
+    let set_up = manager.post("/till/stores", &store).await;
+    assert_eq!(set_up.status, 303, "{}", set_up.body);
+
+    // Scan two units, a typo, then pay cash.
+    let till = cashier.get("/till?store=nice-store").await;
+    assert_eq!(till.status, 200, "{}", till.body);
+    let scanned = cashier.post("/till/scan", &[("store", "nice-store"), ("sku", "TILL-S"), ("quantity", "2")]).await;
+    assert_eq!(scanned.status, 200, "{}", scanned.body);
+    assert!(scanned.body.contains("Product TILL") && scanned.body.contains("15.00"), "{}", scanned.body);
+    let lines = hidden_values(&scanned.body, "line");
+    assert_eq!(lines.len(), 1, "{}", scanned.body);
+    let mut typo: Vec<(&str, &str)> = vec![("store", "nice-store"), ("sku", "TIL-S"), ("quantity", "1")];
+    typo.extend(lines.iter().map(|l| ("line", l.as_str())));
+    let typo = cashier.post("/till/scan", &typo).await;
+    assert_eq!(typo.status, 422, "{}", typo.body);
+    assert!(typo.body.contains("sku-error") && typo.body.contains("Product TILL"), "the basket is kept: {}", typo.body);
+
+    let key = hidden_values(&scanned.body, "idempotency_key").pop().expect("the pay form's key");
+    let mut pay: Vec<(&str, &str)> =
+        vec![("store", "nice-store"), ("idempotency_key", &key), ("method", "cash"), ("tendered", "40.00")];
+    pay.extend(lines.iter().map(|l| ("line", l.as_str())));
+    let paid = cashier.post("/till/pay", &pay).await;
+    assert_eq!(paid.status, 303, "{}", paid.body);
+    let sale_page = paid.headers[LOCATION].to_str().unwrap().to_string();
+    let again = cashier.post("/till/pay", &pay).await;
+    assert_eq!(again.headers[LOCATION].to_str().unwrap(), sale_page, "a double submit is the same sale");
+    let receipt = cashier.get(&sale_page).await;
+    assert!(receipt.body.contains("Comptoir Nice") && receipt.body.contains("30.00") && receipt.body.contains("10.00"), "{}", receipt.body);
+    let stock = shop.get("/api/v1/admin/stock/TILL-S", Some(&admin)).await.expect(200);
+    let nice = stock["levels"].as_array().unwrap().iter().find(|l| l["location"] == "nice-store").unwrap();
+    assert_eq!(nice["on_hand"], 2, "{stock}");
+    shop.settle().await;
+
+    // The admin sees the store's sale beside the (absent) online ones, and the CSV.
+    let today = chrono::Utc::now().date_naive().to_string();
+    let report = manager.get(&format!("/reports/sales?from={today}&to={today}&group_by=channel")).await;
+    assert_eq!(report.status, 200, "{}", report.body);
+    assert!(report.body.contains("store") && report.body.contains("30.00"), "{}", report.body);
+    let csv = manager.get(&format!("/reports/sales.csv?from={today}&to={today}&group_by=channel")).await;
+    assert!(csv.body.contains("store,store,EUR,1,2,"), "{}", csv.body);
+    let bad = manager.get(&format!("/reports/sales?from={today}&to=2000-01-01")).await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+
+    // The audit log shows the cashier's sale, the failed sign-in and the denials.
+    let log = manager.get("/audit?q=till%40shop.test").await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    for expected in ["POST /till/pay", "auth.login.failed", "auth.permission.denied"] {
+        assert!(log.body.contains(expected), "{expected} in the audit log: {}", log.body);
+    }
+    assert_eq!(cashier.get("/audit").await.status, 403);
+}

@@ -75,6 +75,7 @@ async fn visitors_buy_and_staff_run_the_shop_in_a_browser() {
         };
         identity.register_customer(&ctx, input).await.expect("the customer registers");
     }
+    let till_sku = sku_on_the_shelves_of(&shop, "lyon-store").await;
     let web = shop.start_web().await;
 
     let dir = browser_tests_dir();
@@ -89,6 +90,9 @@ async fn visitors_buy_and_staff_run_the_shop_in_a_browser() {
         .env("ADMIN_PASSWORD", comptoir::demo::ADMIN_PASSWORD)
         .env("SUPPORT_EMAIL", "support@shop.test")
         .env("SUPPORT_PASSWORD", support_password)
+        .env("CASHIER_EMAIL", comptoir::demo::CASHIER_EMAIL)
+        .env("CASHIER_PASSWORD", comptoir::demo::CASHIER_PASSWORD)
+        .env("TILL_SKU", &till_sku)
         .env("DECLINED_EMAIL", "declined@shop.test")
         .env("BUYER_EMAIL", "buyer@shop.test")
         .env("CUSTOMER_PASSWORD", customer_password)
@@ -99,4 +103,22 @@ async fn visitors_buy_and_staff_run_the_shop_in_a_browser() {
     let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     println!("{report}");
     assert!(output.status.success(), "a browser scenario failed:\n{report}");
+}
+
+/// A published SKU of the demo shop with two units or more at `location`, for the till scenario.
+async fn sku_on_the_shelves_of(shop: &support::TestApp, location: &str) -> String {
+    use comptoir_contracts::catalog::{ProductFilter, Visibility};
+    use comptoir_kernel::PageRequest;
+    let ctx = RequestContext::system();
+    let page = PageRequest::new(1, 100).expect("a page");
+    let products = shop.app.catalog.list_products(&ctx, ProductFilter::default(), Visibility::PublishedOnly, page).await;
+    for product in products.expect("the demo catalog").items {
+        for variant in product.variants {
+            let stock = shop.app.inventory.stock(&ctx, &variant.sku).await.expect("stock");
+            if stock.levels.iter().any(|l| l.location == location && l.available >= 2) {
+                return variant.sku;
+            }
+        }
+    }
+    panic!("the demo shop stocks {location}")
 }

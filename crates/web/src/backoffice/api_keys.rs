@@ -75,6 +75,10 @@ fn scope_label(permission: Permission) -> &'static str {
         Permission::ShippingManage => "Manage shipping",
         Permission::MessagesRead => "Read the mailbox",
         Permission::SettingsManage => "Manage shop settings",
+        Permission::ReportsRead => "Read reports",
+        Permission::PosSell => "Sell at a store's till",
+        Permission::PosManage => "Set up stores for the till",
+        Permission::AuditRead => "Read the audit log",
     }
 }
 

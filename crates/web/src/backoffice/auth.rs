@@ -1,10 +1,13 @@
 //! Staff sign-in and sign-out.
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
+use comptoir_api::audit::AuditScope;
 use comptoir_contracts::identity::Principal;
+use comptoir_kernel::Error;
 
 use crate::form::{FormData, FormErrors};
 use crate::session::{FlashKind, Session, set_cookie};
@@ -41,7 +44,12 @@ pub async fn login_page(State(state): State<WebState>, session: Session, RawQuer
     }))
 }
 
-pub async fn login(State(state): State<WebState>, session: Session, form: FormData) -> PageResult {
+pub async fn login(
+    State(state): State<WebState>,
+    scope: Option<Extension<AuditScope>>,
+    session: Session,
+    form: FormData,
+) -> PageResult {
     let next = local_path(form.optional("next").as_deref(), "/");
     let mut errors = FormErrors::default();
     let credentials = form.credentials(&mut errors);
@@ -55,7 +63,12 @@ pub async fn login(State(state): State<WebState>, session: Session, form: FormDa
                 }
                 return Ok(response);
             }
-            Err(error) => errors.absorb(error, str::to_string)?,
+            Err(error) => {
+                if let (Some(Extension(scope)), Error::Unauthorized(_)) = (&scope, &error) {
+                    scope.login_failed(&credentials.email, "staff");
+                }
+                errors.absorb(error, str::to_string)?
+            }
         }
     }
     let page = LoginPage {

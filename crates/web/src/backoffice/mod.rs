@@ -3,6 +3,7 @@
 //! without the permission answers 403 (a support agent never sees the shop's settings).
 
 mod api_keys;
+mod audit;
 mod auth;
 mod catalogue;
 mod customers;
@@ -14,6 +15,7 @@ mod products;
 mod reports;
 mod settings;
 mod stock;
+mod till;
 mod webhooks;
 
 use axum::Router;
@@ -37,10 +39,12 @@ pub fn routes() -> Router<WebState> {
         .merge(stock::routes())
         .merge(customers::routes())
         .merge(reports::routes())
+        .merge(till::routes())
         .merge(fulfilment::routes())
         .merge(operations::routes())
         .merge(api_keys::routes())
         .merge(webhooks::routes())
+        .merge(audit::routes())
         .merge(settings::routes())
 }
 
@@ -52,20 +56,22 @@ pub struct NavItem {
 }
 
 /// The back office's sections and who sees them (the dashboard is for every staff member).
-const NAVIGATION: [(&str, &str, Option<Permission>); 14] = [
+const NAVIGATION: [(&str, &str, Option<Permission>); 16] = [
     ("/", "Dashboard", None),
     ("/orders", "Orders", Some(Permission::OrdersRead)),
     ("/products", "Products", Some(Permission::CatalogRead)),
     ("/catalogue", "Categories & sellers", Some(Permission::CatalogRead)),
     ("/stock", "Stock", Some(Permission::InventoryRead)),
     ("/customers", "Customers", Some(Permission::CustomersRead)),
-    ("/reports/sales", "Sales report", Some(Permission::OrdersRead)),
+    ("/till", "Till", Some(Permission::PosSell)),
+    ("/reports/sales", "Reports", Some(Permission::ReportsRead)),
     ("/tax-rules", "Tax rules", Some(Permission::BillingManage)),
     ("/shipping", "Shipping", Some(Permission::ShippingManage)),
     ("/mailbox", "Mailbox", Some(Permission::MessagesRead)),
     ("/dead-letters", "Dead letters", Some(Permission::EventsManage)),
     ("/api-keys", "API keys", Some(Permission::ApiKeysManage)),
     ("/webhooks", "Webhooks", Some(Permission::EventsManage)),
+    ("/audit", "Audit log", Some(Permission::AuditRead)),
     ("/settings", "Settings", Some(Permission::SettingsManage)),
 ];
 

@@ -5,6 +5,8 @@
 //   STOREFRONT_URL, BACKOFFICE_URL       where the two faces answer
 //   ADMIN_EMAIL / ADMIN_PASSWORD         a staff admin
 //   SUPPORT_EMAIL / SUPPORT_PASSWORD     a staff member with the support role only
+//   CASHIER_EMAIL / CASHIER_PASSWORD     a cashier at the demo's Lyon store
+//   TILL_SKU                             a SKU on the Lyon store's shelves (two units or more)
 //   DECLINED_EMAIL, BUYER_EMAIL          two existing customers (one per scenario that needs one)
 //   CUSTOMER_PASSWORD                    their password
 //   SCREENSHOT_DIR                       where to keep screenshots of the key pages (optional)
@@ -294,6 +296,40 @@ test('an admin opens every section of the back office', async () => {
   await shot(page, 'backoffice-sales-report');
   await page.goto(`${BACKOFFICE}/customers`);
   await shot(page, 'backoffice-customers');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('a cashier rings up a cash sale at the till, prints the receipt and takes a return', async () => {
+  const { context, page, problems } = await visitor();
+  await signInStaff(page, env('CASHIER_EMAIL'), env('CASHIER_PASSWORD'));
+  const menu = await page.getByRole('navigation', { name: 'Back office' }).innerText();
+  assert.match(menu, /Till/);
+  assert.doesNotMatch(menu, /Settings|Audit log|Reports/);
+  await page.getByRole('navigation', { name: 'Back office' }).getByRole('link', { name: 'Till' }).click();
+  await page.getByLabel(/^SKU/).fill('NO-SUCH-SKU');
+  await page.getByRole('button', { name: 'Add to the basket' }).click();
+  assert.ok(await page.locator('#sku-error').isVisible(), 'an unknown SKU is shown beside the field');
+  await page.getByLabel(/^SKU/).fill(env('TILL_SKU'));
+  await page.getByLabel('Quantity').fill('2');
+  await page.getByRole('button', { name: 'Add to the basket' }).click();
+  await page.locator('table.lines .sku', { hasText: env('TILL_SKU') }).waitFor();
+  const total = (await page.locator('tfoot .total td.num').innerText()).trim();
+  await page.getByLabel('Cash handed over (such as 20.00)').fill('1000.00');
+  await shot(page, 'backoffice-till');
+  await page.getByRole('button', { name: /Take payment of/ }).click();
+  await page.waitForURL('**/till/sales/*');
+  const receipt = await page.locator('pre.receipt').innerText();
+  assert.match(receipt, /Comptoir Lyon/);
+  assert.ok(receipt.includes(total.replace(/[^0-9.,]/g, '')), `the receipt shows the total ${total}:\n${receipt}`);
+  await shot(page, 'backoffice-till-receipt');
+
+  const returnLine = page.locator('input[name^="return-"]').first();
+  await returnLine.fill('1');
+  await page.getByLabel(/Reason/).fill('Wrong size');
+  await page.getByRole('button', { name: 'Refund the units' }).click();
+  await page.waitForURL('**/till/sales/*');
+  assert.match(await page.locator('main').innerText(), /Wrong size/);
   assert.deepEqual(problems, []);
   await context.close();
 });
