@@ -356,11 +356,17 @@ async fn a_cashier_sells_at_the_till_and_admins_see_it_in_the_reports_and_the_au
     shop.post("/api/v1/admin/locations", Some(&admin), json!({"code": "nice-store", "name": "Nice", "kind": "store"}))
         .await
         .expect(201);
-    shop.post("/api/v1/admin/stock/receive", Some(&admin), json!({"sku": "TILL-S", "location": "nice-store", "quantity": 4}))
+    shop.post(
+        "/api/v1/admin/stock/receive",
+        Some(&admin),
+        json!({"sku": "TILL-S", "location": "nice-store", "quantity": 4}),
+    )
+    .await
+    .expect(200);
+    let prices = json!({"prices": [{"channel": "store", "amount": 1500, "currency": "EUR"}]});
+    shop.call(reqwest::Method::PUT, "/api/v1/admin/variants/TILL-S/prices", Some(&admin), Some(prices))
         .await
         .expect(200);
-    let prices = json!({"prices": [{"channel": "store", "amount": 1500, "currency": "EUR"}]});
-    shop.call(reqwest::Method::PUT, "/api/v1/admin/variants/TILL-S/prices", Some(&admin), Some(prices)).await.expect(200);
     shop.staff_token("till@shop.test", &["cashier"]).await;
     let web = shop.start_web().await;
 
@@ -416,7 +422,11 @@ async fn a_cashier_sells_at_the_till_and_admins_see_it_in_the_reports_and_the_au
     let again = cashier.post("/till/pay", &pay).await;
     assert_eq!(again.headers[LOCATION].to_str().unwrap(), sale_page, "a double submit is the same sale");
     let receipt = cashier.get(&sale_page).await;
-    assert!(receipt.body.contains("Comptoir Nice") && receipt.body.contains("30.00") && receipt.body.contains("10.00"), "{}", receipt.body);
+    assert!(
+        receipt.body.contains("Comptoir Nice") && receipt.body.contains("30.00") && receipt.body.contains("10.00"),
+        "{}",
+        receipt.body
+    );
     let stock = shop.get("/api/v1/admin/stock/TILL-S", Some(&admin)).await.expect(200);
     let nice = stock["levels"].as_array().unwrap().iter().find(|l| l["location"] == "nice-store").unwrap();
     assert_eq!(nice["on_hand"], 2, "{stock}");

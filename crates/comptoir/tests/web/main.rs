@@ -111,7 +111,8 @@ async fn sku_on_the_shelves_of(shop: &support::TestApp, location: &str) -> Strin
     use comptoir_kernel::PageRequest;
     let ctx = RequestContext::system();
     let page = PageRequest::new(1, 100).expect("a page");
-    let products = shop.app.catalog.list_products(&ctx, ProductFilter::default(), Visibility::PublishedOnly, page).await;
+    let products =
+        shop.app.catalog.list_products(&ctx, ProductFilter::default(), Visibility::PublishedOnly, page).await;
     for product in products.expect("the demo catalog").items {
         for variant in product.variants {
             let stock = shop.app.inventory.stock(&ctx, &variant.sku).await.expect("stock");
