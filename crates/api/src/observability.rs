@@ -124,6 +124,11 @@ const METRICS: &[Description] = &[
         "Webhook delivery attempts, by outcome (delivered, retrying, failed, discarded).",
     ),
     histogram("comptoir_webhook_delivery_seconds", "Time a webhook endpoint took to answer an attempt."),
+    // The point of sale.
+    counter(
+        "comptoir_pos_sales_total",
+        "Sales rung up at the tills, by outcome (completed, refused, declined, abandoned, interrupted).",
+    ),
     // Audit.
     counter("comptoir_audit_entries_recorded_total", "Audit entries a front-end wrote to the audit module."),
     counter(

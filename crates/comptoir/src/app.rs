@@ -107,6 +107,7 @@ pub struct App {
     search_module: Option<SearchModule>,
     webhooks_module: Option<WebhooksModule>,
     pos_module: Option<PosModule>,
+    audit_module: Option<AuditModule>,
     api_db: Option<Db>,
     /// The connections to the services this process calls.
     remotes: remote::Remotes,
@@ -297,12 +298,10 @@ impl App {
             }
             None => Arc::new(ReportingClient::new(remotes.get(Module::Reporting)?)),
         };
-        let audit: Arc<dyn AuditPort> = match audit_db {
-            Some(db) => {
-                let module = AuditModule::new(db);
-                consumers.extend(module.consumers());
-                Arc::new(module)
-            }
+        let audit_module = audit_db.map(AuditModule::new);
+        consumers.extend(audit_module.iter().flat_map(AuditModule::consumers));
+        let audit: Arc<dyn AuditPort> = match &audit_module {
+            Some(module) => Arc::new(module.clone()),
             None => Arc::new(AuditClient::new(remotes.get(Module::Audit)?)),
         };
         let audit_trail = AuditTrail::start(audit.clone());
@@ -364,6 +363,7 @@ impl App {
             search_module,
             webhooks_module,
             pos_module,
+            audit_module,
             api_db,
             remotes,
             background: Vec::new(),
@@ -385,6 +385,9 @@ impl App {
         }
         if let Some(pos) = &self.pos_module {
             self.background.push(tokio::spawn(pos.clone().run_stale_sale_sweeper(sweep)));
+        }
+        if let (Some(audit), days @ 1..) = (&self.audit_module, self.config.audit.retention_days) {
+            self.background.push(tokio::spawn(prune_audit_daily(audit.clone(), days)));
         }
         if let Some(search) = &self.search_module {
             let poll = Duration::from_millis(self.config.search.poll_ms.max(10));
@@ -601,6 +604,19 @@ impl App {
         self.bus.close().await;
         for db in &self.databases {
             db.close().await;
+        }
+    }
+}
+
+/// Deletes audit entries past their retention, at start and then once a day.
+async fn prune_audit_daily(audit: AuditModule, days: u32) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(24 * 3600));
+    loop {
+        ticks.tick().await;
+        match audit.prune_older_than(days).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, days, "audit entries past their retention deleted"),
+            Err(error) => tracing::warn!(%error, "could not delete audit entries past their retention"),
         }
     }
 }

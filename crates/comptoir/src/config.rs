@@ -26,6 +26,7 @@ pub struct Config {
     pub notification: NotificationConfig,
     pub search: SearchSettings,
     pub webhooks: WebhooksSettings,
+    pub audit: AuditSettings,
     pub log: LogConfig,
     /// OpenTelemetry traces.
     pub telemetry: TelemetryConfig,
@@ -278,6 +279,15 @@ impl Default for SearchSettings {
     }
 }
 
+/// The audit log (docs/AUDIT.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Days an audit entry is kept; older ones are deleted once a day by the process running the
+    /// audit module. 0 (the default): kept until an operator removes them.
+    pub retention_days: u32,
+}
+
 /// Outbound webhooks to third-party applications (docs/WEBHOOKS.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -414,6 +424,7 @@ impl Default for Config {
             notification: NotificationConfig::default(),
             search: SearchSettings::default(),
             webhooks: WebhooksSettings::default(),
+            audit: AuditSettings::default(),
             log: LogConfig::default(),
             telemetry: TelemetryConfig::default(),
             databases: BTreeMap::new(),

@@ -53,7 +53,8 @@ impl LowStockRow {
 struct DashboardPage {
     chrome: Chrome,
     can_see_orders: bool,
-    /// `None` when ordering did not answer.
+    can_see_sales: bool,
+    /// `None` when reporting did not answer.
     today: Option<Today>,
     recent: Option<Vec<OrderView>>,
     can_see_stock: bool,
@@ -91,6 +92,8 @@ pub async fn show(State(state): State<WebState>, session: Session) -> PageResult
         Err(response) => return Ok(response),
     };
     let can_see_orders = session.can(Permission::OrdersRead);
+    // Today's figures come from reporting (online orders and till sales), as the reports do.
+    let can_see_sales = session.can(Permission::ReportsRead);
     let can_see_stock = session.can(Permission::InventoryRead);
     let ctx = &session.ctx;
     let latest = async {
@@ -119,12 +122,13 @@ pub async fn show(State(state): State<WebState>, session: Session) -> PageResult
             }
         }
     };
-    let today = async { if can_see_orders { today(&state, &session).await } else { None } };
+    let today = async { if can_see_sales { today(&state, &session).await } else { None } };
     let (today, recent, low) = tokio::join!(today, latest, low);
     let low_stock_total = low.as_ref().map_or(0, |(_, total)| *total);
     Ok(render(&DashboardPage {
         chrome,
         can_see_orders,
+        can_see_sales,
         today,
         recent,
         can_see_stock,
