@@ -393,7 +393,10 @@ impl TestApp {
             let mut quiet = true;
             for process in &processes {
                 quiet &= process.is_quiet().await;
-                process.settle(Duration::from_secs(10)).await.expect("events settle");
+                // Sixteen services, the gateway and the web roles of two tests (and a browser) share
+                // two cores: a relay may wait seconds for a connection. Settling returns as soon as
+                // all is quiet; the budget only bounds how long a real hang takes to fail.
+                process.settle(Duration::from_secs(30)).await.expect("events settle");
             }
             quiet_checks = if quiet { quiet_checks + 1 } else { 0 };
             tokio::time::sleep(Duration::from_millis(25)).await;
