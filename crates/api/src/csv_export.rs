@@ -1,23 +1,12 @@
 //! Reports as CSV, for spreadsheets: one header line, amounts in major units with the currency's
-//! decimals (`1234.50`) and the currency in its own column, so that a column adds up.
+//! decimals (`1234.50`, `Money::major_units`) and the currency in its own column, so that a column
+//! adds up.
 //!
 //! A cell a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`) gets a leading
 //! apostrophe: a product or seller named `=HYPERLINK(...)` stays text (CSV injection).
 
 use comptoir_contracts::reporting::{ConversionRow, RefundRow, SalesReport, StockValueRow};
-use comptoir_kernel::{Error, Money};
-
-/// An amount as a spreadsheet reads it, `-12.30`.
-pub fn major_units(money: &Money) -> String {
-    let digits = money.currency.minor_digits() as u32;
-    if digits == 0 {
-        return money.amount.to_string();
-    }
-    let scale = 10i64.pow(digits);
-    let sign = if money.amount < 0 { "-" } else { "" };
-    let abs = money.amount.unsigned_abs();
-    format!("{sign}{}.{:0width$}", abs / scale as u64, abs % scale as u64, width = digits as usize)
-}
+use comptoir_kernel::Error;
 
 /// A text cell that cannot start a formula.
 pub fn text_cell(value: &str) -> String {
@@ -49,10 +38,10 @@ pub fn sales(report: &SalesReport) -> Result<String, Error> {
                 r.currency.to_string(),
                 r.orders.to_string(),
                 r.units.to_string(),
-                major_units(&r.net),
-                major_units(&r.tax),
-                major_units(&r.gross),
-                major_units(&r.shipping),
+                r.net.major_units(),
+                r.tax.major_units(),
+                r.gross.major_units(),
+                r.shipping.major_units(),
             ]
         },
     )
@@ -65,7 +54,7 @@ pub fn refunds(rows: &[RefundRow]) -> Result<String, Error> {
             text_cell(&r.channel),
             r.currency.to_string(),
             r.refunds.to_string(),
-            major_units(&r.amount),
+            r.amount.major_units(),
         ]
     })
 }
@@ -77,7 +66,7 @@ pub fn stock_value(rows: &[StockValueRow]) -> Result<String, Error> {
             r.currency.to_string(),
             r.skus.to_string(),
             r.units.to_string(),
-            major_units(&r.value),
+            r.value.major_units(),
             r.unpriced_skus.to_string(),
         ]
     })
@@ -92,16 +81,9 @@ pub fn conversion(rows: &[ConversionRow]) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use comptoir_contracts::reporting::{SalesGrouping, SalesRow};
-    use comptoir_kernel::Currency;
+    use comptoir_kernel::{Currency, Money};
 
     use super::*;
-
-    #[test]
-    fn amounts_are_written_in_major_units_with_the_currencys_decimals() {
-        assert_eq!(major_units(&Money::new(123450, Currency::EUR)), "1234.50");
-        assert_eq!(major_units(&Money::new(-5, Currency::EUR)), "-0.05");
-        assert_eq!(major_units(&Money::new(1200, "JPY".parse::<Currency>().unwrap())), "1200");
-    }
 
     #[test]
     fn names_that_look_like_formulas_stay_text_and_commas_are_quoted() {

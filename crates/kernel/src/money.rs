@@ -135,23 +135,24 @@ impl Money {
     }
 }
 
-impl fmt::Display for Money {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Money {
+    /// The amount in major units with the currency's minor digits and no currency: `-12.30`,
+    /// `1500` for JPY (receipts, CSV, anything that shows the currency apart).
+    pub fn major_units(&self) -> String {
         let digits = self.currency.minor_digits() as u32;
-        if digits == 0 {
-            return write!(f, "{} {}", self.amount, self.currency);
-        }
-        let scale = 10i64.pow(digits);
         let sign = if self.amount < 0 { "-" } else { "" };
         let abs = self.amount.unsigned_abs();
-        write!(
-            f,
-            "{sign}{}.{:0width$} {}",
-            abs / scale as u64,
-            abs % scale as u64,
-            self.currency,
-            width = digits as usize
-        )
+        if digits == 0 {
+            return format!("{sign}{abs}");
+        }
+        let scale = 10u64.pow(digits);
+        format!("{sign}{}.{:0width$}", abs / scale, abs % scale, width = digits as usize)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.major_units(), self.currency)
     }
 }
 
@@ -173,6 +174,14 @@ mod tests {
         assert_eq!(Money::new(1999, Currency::EUR).to_string(), "19.99 EUR");
         assert_eq!(Money::new(-5, Currency::EUR).to_string(), "-0.05 EUR");
         assert_eq!(Money::new(500, "JPY".parse().unwrap()).to_string(), "500 JPY");
+    }
+
+    #[test]
+    fn major_units_have_the_currencys_decimals_and_no_currency() {
+        assert_eq!(Money::new(123450, Currency::EUR).major_units(), "1234.50");
+        assert_eq!(Money::new(-5, Currency::EUR).major_units(), "-0.05");
+        assert_eq!(Money::new(-334, Currency::EUR).major_units(), "-3.34");
+        assert_eq!(Money::new(1200, "JPY".parse().unwrap()).major_units(), "1200");
     }
 
     #[test]

@@ -30,18 +30,6 @@ use rust_decimal::Decimal;
 
 pub const WIDTH: usize = 40;
 
-/// An amount in major units without its currency (`24.00`, `-3.34`, `1500` for JPY).
-fn amount(money: Money) -> String {
-    let digits = money.currency.minor_digits() as u32;
-    let sign = if money.amount < 0 { "-" } else { "" };
-    let abs = money.amount.unsigned_abs();
-    if digits == 0 {
-        return format!("{sign}{abs}");
-    }
-    let scale = 10u64.pow(digits);
-    format!("{sign}{}.{:0width$}", abs / scale, abs % scale, width = digits as usize)
-}
-
 /// `20%`, `5.5%`.
 fn percent(rate: Decimal) -> String {
     format!("{}%", (rate * Decimal::from(100)).normalize())
@@ -103,11 +91,14 @@ pub fn render(sale: &Sale, store: Option<&Store>, returns: &[StoreReturn]) -> St
 
     for line in &sale.lines {
         out.push(cut(&line.product_name, WIDTH));
-        out.push(spread(&format!("  {} x {}", line.quantity, amount(line.unit_price)), &amount(line.gross)));
+        out.push(spread(
+            &format!("  {} x {}", line.quantity, line.unit_price.major_units()),
+            &line.gross.major_units(),
+        ));
     }
     out.push(rule());
 
-    out.push(spread("Net", &amount(sale.totals.net)));
+    out.push(spread("Net", &sale.totals.net.major_units()));
     // Tax per rate, in the order the rates first appear.
     let mut rates: Vec<(Decimal, i64)> = Vec::new();
     for line in &sale.lines {
@@ -117,17 +108,20 @@ pub fn render(sale: &Sale, store: Option<&Store>, returns: &[StoreReturn]) -> St
         }
     }
     for (rate, tax) in rates {
-        out.push(spread(&format!("Tax {}", percent(rate)), &amount(Money::new(tax, sale.totals.tax.currency))));
+        out.push(spread(&format!("Tax {}", percent(rate)), &Money::new(tax, sale.totals.tax.currency).major_units()));
     }
     out.push(spread("TOTAL", &sale.totals.gross.to_string()));
     out.push(rule());
 
     match sale.tender.method {
         TenderMethod::Cash => {
-            out.push(spread("Cash", &amount(sale.tender.tendered.unwrap_or(sale.tender.amount))));
-            out.push(spread("Change", &amount(sale.tender.change.unwrap_or(Money::zero(sale.tender.amount.currency)))));
+            out.push(spread("Cash", &sale.tender.tendered.unwrap_or(sale.tender.amount).major_units()));
+            out.push(spread(
+                "Change",
+                &sale.tender.change.unwrap_or(Money::zero(sale.tender.amount.currency)).major_units(),
+            ));
         }
-        TenderMethod::Card => out.push(spread("Card", &amount(sale.tender.amount))),
+        TenderMethod::Card => out.push(spread("Card", &sale.tender.amount.major_units())),
     }
 
     if !returns.is_empty() {
@@ -136,10 +130,10 @@ pub fn render(sale: &Sale, store: Option<&Store>, returns: &[StoreReturn]) -> St
             out.push(cut(&format!("Returned {}", r.created_at.format("%Y-%m-%d %H:%M UTC")), WIDTH));
             for line in &r.lines {
                 let name = sale.lines.iter().find(|l| l.sku == line.sku).map_or(line.sku.as_str(), |l| &l.product_name);
-                out.push(spread(&format!("  {} x {name}", line.quantity), &amount(negated(line.amount))));
+                out.push(spread(&format!("  {} x {name}", line.quantity), &negated(line.amount).major_units()));
             }
         }
-        out.push(spread("Refunded", &amount(negated(sale.refunded))));
+        out.push(spread("Refunded", &negated(sale.refunded).major_units()));
     }
 
     out.push(rule());
@@ -290,9 +284,9 @@ mod tests {
 
     #[test]
     fn amounts_follow_their_currency() {
-        assert_eq!(amount(eur(-334)), "-3.34");
-        assert_eq!(amount(eur(5)), "0.05");
-        assert_eq!(amount(Money::new(1500, "JPY".parse().unwrap())), "1500");
+        assert_eq!(eur(-334).major_units(), "-3.34");
+        assert_eq!(eur(5).major_units(), "0.05");
+        assert_eq!(Money::new(1500, "JPY".parse().unwrap()).major_units(), "1500");
         assert_eq!(percent(Decimal::new(20, 2)), "20%");
         assert_eq!(percent(Decimal::ZERO), "0%");
         assert_eq!(spread(&"x".repeat(50), "12.00").chars().count(), WIDTH);
