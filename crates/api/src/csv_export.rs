@@ -5,8 +5,25 @@
 //! A cell a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`) gets a leading
 //! apostrophe: a product or seller named `=HYPERLINK(...)` stays text (CSV injection).
 
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use comptoir_contracts::reporting::{ConversionRow, RefundRow, SalesReport, StockValueRow};
 use comptoir_kernel::Error;
+
+/// A CSV download named `name.csv`, never cached (the API's and the back office's reports).
+pub fn download(name: &str, body: String) -> Response {
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment; filename=\"report.csv\""));
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
+}
 
 /// A text cell that cannot start a formula.
 pub fn text_cell(value: &str) -> String {

@@ -3,7 +3,6 @@
 //! orders; each as JSON or, with `format=csv`, as a CSV download.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use comptoir_contracts::identity::Permission;
 use comptoir_contracts::reporting::{
@@ -79,16 +78,17 @@ impl PeriodParams {
     }
 }
 
-fn csv_download(name: &str, body: String) -> Response {
-    let disposition = format!("attachment; filename=\"{name}.csv\"");
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
-            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("an ASCII file name")),
-        ],
-        body,
-    )
-        .into_response()
+/// The report as JSON, or as a CSV download named `name`.
+fn answer<T: serde::Serialize>(
+    format: Format,
+    name: &str,
+    report: T,
+    csv: impl FnOnce(&T) -> Result<String, Error>,
+) -> ApiResult<Response> {
+    Ok(match format {
+        Format::Json => axum::Json(report).into_response(),
+        Format::Csv => csv_export::download(name, csv(&report)?),
+    })
 }
 
 fn period_name(kind: &str, query: &ReportQuery) -> String {
@@ -107,10 +107,7 @@ async fn sales(
     caller.require(Permission::ReportsRead)?;
     let query = params.query()?;
     let report = state.reporting.sales(&caller.ctx, query.clone(), params.group_by).await?;
-    Ok(match params.format {
-        Format::Json => axum::Json(report).into_response(),
-        Format::Csv => csv_download(&period_name("sales", &query), csv_export::sales(&report)?),
-    })
+    answer(params.format, &period_name("sales", &query), report, csv_export::sales)
 }
 
 #[utoipa::path(get, path = "/admin/reports/refunds", tag = "admin: reports", security(("bearer" = []), ("api_key" = [])),
@@ -125,10 +122,7 @@ async fn refunds(
     caller.require(Permission::ReportsRead)?;
     let query = params.query()?;
     let rows = state.reporting.refunds(&caller.ctx, query.clone()).await?;
-    Ok(match params.format {
-        Format::Json => axum::Json(rows).into_response(),
-        Format::Csv => csv_download(&period_name("refunds", &query), csv_export::refunds(&rows)?),
-    })
+    answer(params.format, &period_name("refunds", &query), rows, |rows| csv_export::refunds(rows))
 }
 
 #[derive(Deserialize)]
@@ -153,10 +147,7 @@ async fn stock_value(
     caller.require(Permission::ReportsRead)?;
     let query = StockValueQuery { location: params.location, channel: params.channel };
     let rows = state.reporting.stock_value(&caller.ctx, query).await?;
-    Ok(match params.format {
-        Format::Json => axum::Json(rows).into_response(),
-        Format::Csv => csv_download("stock-value", csv_export::stock_value(&rows)?),
-    })
+    answer(params.format, "stock-value", rows, |rows| csv_export::stock_value(rows))
 }
 
 #[utoipa::path(get, path = "/admin/reports/conversion", tag = "admin: reports", security(("bearer" = []), ("api_key" = [])),
@@ -171,10 +162,7 @@ async fn conversion(
     caller.require(Permission::ReportsRead)?;
     let query = params.query()?;
     let rows = state.reporting.conversion(&caller.ctx, query.clone()).await?;
-    Ok(match params.format {
-        Format::Json => axum::Json(rows).into_response(),
-        Format::Csv => csv_download(&period_name("conversion", &query), csv_export::conversion(&rows)?),
-    })
+    answer(params.format, &period_name("conversion", &query), rows, |rows| csv_export::conversion(rows))
 }
 
 #[utoipa::path(post, path = "/admin/reports/rebuild", tag = "admin: reports", security(("bearer" = []), ("api_key" = [])),

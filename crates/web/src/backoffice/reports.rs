@@ -13,8 +13,7 @@ use std::fmt::Write as _;
 use askama::Template;
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{Duration, NaiveDate, Utc};
 use comptoir_api::csv_export;
@@ -541,18 +540,6 @@ fn is_refusal(error: &Error) -> bool {
     !error.is_internal() && error.status() < 500
 }
 
-/// A CSV download, never cached.
-fn csv_download(body: String, name: &str) -> PageResult {
-    let mut response: Response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    let disposition = format!("attachment; filename=\"{name}.csv\"");
-    let disposition = HeaderValue::from_str(&disposition).map_err(|e| PageError(Error::internal(e.to_string())))?;
-    headers.insert(header::CONTENT_DISPOSITION, disposition);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
-}
-
 fn money(minor: i64, currency: Currency) -> String {
     Money::new(minor, currency).to_string()
 }
@@ -756,7 +743,7 @@ async fn sales_csv(State(state): State<WebState>, session: Session, RawQuery(raw
     };
     let name = format!("sales-by-{}-{}-{}", grouping_code(grouping), query.from, query.to);
     match state.reporting.sales(&session.ctx, query, grouping).await {
-        Ok(report) => csv_download(csv_export::sales(&report)?, &name),
+        Ok(report) => Ok(csv_export::download(&name, csv_export::sales(&report)?)),
         Err(error) if is_refusal(&error) => sales(State(state), session, RawQuery(raw)).await,
         Err(error) => Err(PageError(error)),
     }
@@ -868,7 +855,7 @@ async fn refunds_csv(State(state): State<WebState>, session: Session, RawQuery(r
     };
     let name = format!("refunds-{}-{}", query.from, query.to);
     match state.reporting.refunds(&session.ctx, query).await {
-        Ok(rows) => csv_download(csv_export::refunds(&rows)?, &name),
+        Ok(rows) => Ok(csv_export::download(&name, csv_export::refunds(&rows)?)),
         Err(error) if is_refusal(&error) => refunds(State(state), session, RawQuery(raw)).await,
         Err(error) => Err(PageError(error)),
     }
@@ -1017,7 +1004,7 @@ async fn stock_value_csv(State(state): State<WebState>, session: Session, RawQue
         location => format!("stock-value-{}", file_part(location)),
     };
     match state.reporting.stock_value(&session.ctx, params.query()).await {
-        Ok(rows) => csv_download(csv_export::stock_value(&rows)?, &name),
+        Ok(rows) => Ok(csv_export::download(&name, csv_export::stock_value(&rows)?)),
         Err(error) if is_refusal(&error) => stock_value(State(state), session, RawQuery(raw)).await,
         Err(error) => Err(PageError(error)),
     }
@@ -1152,7 +1139,7 @@ async fn conversion_csv(State(state): State<WebState>, session: Session, RawQuer
     };
     let name = format!("conversion-{}-{}", query.from, query.to);
     match state.reporting.conversion(&session.ctx, query).await {
-        Ok(rows) => csv_download(csv_export::conversion(&rows)?, &name),
+        Ok(rows) => Ok(csv_export::download(&name, csv_export::conversion(&rows)?)),
         Err(error) if is_refusal(&error) => conversion(State(state), session, RawQuery(raw)).await,
         Err(error) => Err(PageError(error)),
     }
