@@ -191,7 +191,8 @@ fn is_change(method: &Method) -> bool {
 
 /// The entries one answered request makes: none for a customer browsing or buying.
 fn entries_for(request: &RequestFacts, status: u16, seen: Seen, source: &str) -> Vec<NewAuditEntry> {
-    let action = format!("{} {}", request.method, request.route.as_deref().unwrap_or(&request.path));
+    // Built only for the entries made: most requests (visitors, customers) make none.
+    let action = || format!("{} {}", request.method, request.route.as_deref().unwrap_or(&request.path));
     let outcome = AuditOutcome::of_status(status);
     let entry = |category, action: &str, outcome, detail| NewAuditEntry {
         occurred_at: chrono::Utc::now(),
@@ -226,7 +227,7 @@ fn entries_for(request: &RequestFacts, status: u16, seen: Seen, source: &str) ->
                 AuditCategory::Security,
                 actions::CREDENTIALS_REJECTED,
                 AuditOutcome::Denied,
-                json!({ "credential": request.credential, "request": action }),
+                json!({ "credential": request.credential, "request": action() }),
             ));
         }
         return entries;
@@ -248,7 +249,7 @@ fn entries_for(request: &RequestFacts, status: u16, seen: Seen, source: &str) ->
             AuditCategory::Security,
             actions::PERMISSION_DENIED,
             AuditOutcome::Denied,
-            json!({ "request": action }),
+            json!({ "request": action() }),
         )));
     }
     if matches!(principal, Principal::App { .. }) {
@@ -256,12 +257,12 @@ fn entries_for(request: &RequestFacts, status: u16, seen: Seen, source: &str) ->
             AuditCategory::Security,
             actions::API_KEY_USED,
             outcome,
-            json!({ "request": action }),
+            json!({ "request": action() }),
         )));
     }
     let staff_or_app = !matches!(principal, Principal::Customer { .. });
     if staff_or_app && is_change(&request.method) && status != 403 {
-        entries.push(by_caller(entry(AuditCategory::Action, &action, outcome, json!({}))));
+        entries.push(by_caller(entry(AuditCategory::Action, &action(), outcome, json!({}))));
     }
     entries
 }
